@@ -1,0 +1,1 @@
+"""Where data comes from: base geography, demonstration data, importers, the database."""

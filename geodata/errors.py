@@ -1,0 +1,31 @@
+"""One hierarchy for the mistakes a user can make; the service maps each to a status."""
+
+from __future__ import annotations
+
+
+class OnemapError(Exception):
+    """Base of every error the project raises on purpose (message is for people)."""
+
+
+class DatabaseSetupError(OnemapError):
+    """The database cannot be set up, started or reached."""
+
+
+class PostgisMissingError(DatabaseSetupError):
+    """No PostgreSQL with PostGIS on this machine."""
+
+
+class CRSNameError(OnemapError, ValueError):
+    """A coordinate system name that cannot be understood."""
+
+
+class ImportRejected(OnemapError):
+    """An import was refused; `problems` lists (row number, reason), nothing was loaded."""
+
+    def __init__(self, message: str, problems: list[tuple[int | None, str]] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
+
+
+class UnknownLayerError(OnemapError, LookupError):
+    """A layer name that the catalogue does not hold."""

@@ -1,0 +1,1 @@
+"""What the data means: the layer catalogue, grading rules, aggregation."""
