@@ -1,8 +1,9 @@
 """One real PostGIS for the whole suite: the embedded cluster (or ONEMAP_DATABASE_URL's server).
 
-Databases made here, never the user's own `onemap` database:
-- `onemap_test_base`: schema, reference data and the districts; the template of the others;
-- `onemap_test`: the base plus the demonstration dataset, seeded once per session;
+Databases made here (never the user's own `onemap` database), named per test session so
+two runs on one server do not collide, and dropped at the end:
+- `<prefix>_base`: schema, reference data and the districts; the template of the others;
+- `<prefix>`: the base plus the demonstration dataset, seeded once per session;
 - a scratch copy of either per test that changes data (`scratch_base_url`, `scratch_url`).
 """
 
@@ -22,6 +23,7 @@ from geodata.db.migrate import migrate
 from geodata.db.reference import sync_reference
 
 TEST_SEED = 610100
+PREFIX = f"onemap_t{os.getpid()}"
 
 
 def _with_dbname(url: str, dbname: str) -> str:
@@ -45,6 +47,11 @@ def _drop(admin: psycopg.Connection, name: str) -> None:
 
 def _copy(admin: psycopg.Connection, template: str, name: str) -> None:
     _drop(admin, name)
+    # a template must have no other sessions: end those of this suite that linger
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()", [template]
+    )
     admin.execute(
         sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY file_copy").format(
             sql.Identifier(name), sql.Identifier(template)
@@ -52,10 +59,29 @@ def _copy(admin: psycopg.Connection, template: str, name: str) -> None:
     )
 
 
+def _drop_leftovers(admin: psycopg.Connection) -> None:
+    """Drop test databases of earlier sessions whose process is gone."""
+    for (name,) in admin.execute(
+        "SELECT datname FROM pg_database WHERE datname ~ '^onemap_t[0-9]+'"
+    ).fetchall():
+        pid = int(name[len("onemap_t"):].split("_")[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            _drop(admin, name)
+        except PermissionError:
+            pass
+
+
 @pytest.fixture(scope="session")
 def admin(server_url):
     with psycopg.connect(server_url, autocommit=True) as conn:
+        _drop_leftovers(conn)
         yield conn
+        for (name,) in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [PREFIX + "%"]
+        ).fetchall():
+            _drop(conn, name)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +89,7 @@ def base_url(admin, server_url) -> str:
     """Migrated schema + reference data + the 13 districts."""
     from geodata.boundaries import demonstration_districts, load_districts
 
-    name = "onemap_test_base"
+    name = f"{PREFIX}_base"
     _drop(admin, name)
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_dbname(server_url, name)
@@ -80,8 +106,8 @@ def seeded_url(admin, base_url, server_url) -> str:
     """The base plus the demonstration dataset (seed TEST_SEED)."""
     from geodata.demo.seed import seed_database
 
-    name = "onemap_test"
-    _copy(admin, "onemap_test_base", name)
+    name = PREFIX
+    _copy(admin, f"{PREFIX}_base", name)
     url = _with_dbname(server_url, name)
     with psycopg.connect(url) as conn:
         seed_database(conn, seed=TEST_SEED, replace=True, progress=False)
@@ -89,7 +115,7 @@ def seeded_url(admin, base_url, server_url) -> str:
 
 
 def _scratch(admin, server_url, template: str):
-    name = f"onemap_scratch_{uuid.uuid4().hex[:8]}"
+    name = f"{PREFIX}_s{uuid.uuid4().hex[:8]}"
     _copy(admin, template, name)
     try:
         yield _with_dbname(server_url, name)
@@ -100,13 +126,13 @@ def _scratch(admin, server_url, template: str):
 @pytest.fixture
 def scratch_base_url(admin, base_url, server_url):
     """A private copy of the base database (districts, no demonstration data)."""
-    yield from _scratch(admin, server_url, "onemap_test_base")
+    yield from _scratch(admin, server_url, f"{PREFIX}_base")
 
 
 @pytest.fixture
 def scratch_url(admin, seeded_url, server_url):
     """A private copy of the seeded database, for tests that change data."""
-    yield from _scratch(admin, server_url, "onemap_test")
+    yield from _scratch(admin, server_url, PREFIX)
 
 
 @pytest.fixture

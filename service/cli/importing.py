@@ -1,0 +1,1 @@
+"""`onemap import` (being written)."""
