@@ -8,6 +8,7 @@ unprivileged OS user `onemap`, created on first use.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
@@ -26,6 +27,7 @@ SERVER_USER = "onemap"
 DB_USER = "onemap"
 DB_NAME = "onemap"
 FIRST_PORT = 54329  # away from 5432 and from the usual 5433-5439 of side-by-side versions
+FALLBACK_ROOT = Path("/var/lib/onemap/clusters")
 INSTALL_HINT = "sudo apt-get install -y postgresql postgresql-postgis"
 
 
@@ -89,6 +91,7 @@ class ClusterState:
     port: int
     password: str
     bindir: str
+    data_root: str = ""  # where pgdata/, run/ and the log live (the home unless unreachable)
 
     @classmethod
     def load(cls, path: Path) -> "ClusterState | None":
@@ -106,10 +109,15 @@ class Cluster:
 
     def __init__(self, home: Path | None = None):
         self.home = home or project_home()
-        self.data_dir = self.home / "pgdata"
-        self.socket_dir = self.home / "run"
-        self.log_file = self.home / "postgres.log"
         self.state_file = self.home / "cluster.json"
+        state = ClusterState.load(self.state_file)
+        self._set_root(Path(state.data_root) if state and state.data_root else self.home)
+
+    def _set_root(self, root: Path) -> None:
+        self.data_root = root
+        self.data_dir = root / "pgdata"
+        self.socket_dir = root / "run"
+        self.log_file = root / "postgres.log"
 
     # -- who runs the server --------------------------------------------------------
     def _server_account(self) -> pwd.struct_passwd | None:
@@ -128,7 +136,7 @@ class Cluster:
 
     def _run(self, args: list[str], check: bool = True) -> subprocess.CompletedProcess:
         account = self._server_account()
-        kwargs: dict = {"capture_output": True, "text": True, "cwd": self.home}
+        kwargs: dict = {"capture_output": True, "text": True, "cwd": self.data_root}
         if account is not None:
             kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
         proc = subprocess.run(args, **kwargs)
@@ -139,19 +147,36 @@ class Cluster:
             )
         return proc
 
+    def _reachable_by_server(self, folder: Path) -> bool:
+        account = self._server_account()
+        if account is None:
+            return True
+        probe = subprocess.run(["/usr/bin/test", "-x", str(folder)], user=account.pw_uid,
+                               group=account.pw_gid, extra_groups=[], capture_output=True)
+        return probe.returncode == 0
+
+    def _choose_data_root(self) -> Path:
+        """The home, unless the server account cannot get there (a checkout under a private
+        folder such as /root): then a folder of its own under /var/lib/onemap."""
+        if self._reachable_by_server(self.home.parent):
+            return self.home
+        digest = hashlib.sha1(str(self.home).encode()).hexdigest()[:12]
+        return FALLBACK_ROOT / digest
+
     def _hand_over(self) -> None:
-        """Give `.onemap/` to the server account and check it can reach it."""
+        """Give the cluster's folders to the server account and check it can reach them."""
         account = self._server_account()
         if account is None:
             return
-        for path in [self.home, *self.home.rglob("*")]:
-            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
-        probe = self._run(["/usr/bin/test", "-w", str(self.home)], check=False)
+        roots = {self.home, self.data_root}
+        for root in roots:
+            for path in [root, *root.rglob("*")]:
+                os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
+        probe = self._run(["/usr/bin/test", "-w", str(self.data_root)], check=False)
         if probe.returncode != 0:
             raise DatabaseSetupError(
-                f"the server account {SERVER_USER!r} cannot reach {self.home}: a parent folder "
-                "is not searchable by other users. Move the checkout, set ONEMAP_HOME to a "
-                "reachable folder, or point ONEMAP_DATABASE_URL at a PostGIS server."
+                f"the server account {SERVER_USER!r} cannot reach {self.data_root}. Set "
+                "ONEMAP_HOME to a reachable folder, or point ONEMAP_DATABASE_URL at a PostGIS server."
             )
 
     # -- life cycle ------------------------------------------------------------------
@@ -171,11 +196,13 @@ class Cluster:
             return False
         bindir = find_pg_bindir()
         self.home.mkdir(parents=True, exist_ok=True)
+        self._set_root(self._choose_data_root())
         if self.data_dir.exists():  # a half-made cluster from an interrupted init
             shutil.rmtree(self.data_dir)
-        self.socket_dir.mkdir(exist_ok=True)
-        state = ClusterState(port=pick_port(), password=secrets.token_hex(16), bindir=str(bindir))
-        pwfile = self.home / ".pwfile"
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        state = ClusterState(port=pick_port(), password=secrets.token_hex(16), bindir=str(bindir),
+                             data_root=str(self.data_root))
+        pwfile = self.data_root / ".pwfile"
         pwfile.write_text(state.password + "\n")
         pwfile.chmod(0o600)
         self._hand_over()
@@ -266,7 +293,8 @@ class Cluster:
         info: dict = {"home": str(self.home), "initialised": self.initialised}
         if self.initialised:
             state = self.state()
-            info.update(port=state.port, bindir=state.bindir, running=self.is_running())
+            info.update(port=state.port, bindir=state.bindir, data_dir=str(self.data_dir),
+                        running=self.is_running())
         else:
             info["running"] = False
         return info

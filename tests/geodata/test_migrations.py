@@ -1,0 +1,90 @@
+"""Schema migrations: versioned, recorded, idempotent; the schema holds what the layers need."""
+
+import psycopg
+import pytest
+
+from geodata.db.migrate import available, migrate
+
+LAYER_TABLES = ["districts", "subdistricts", "risk_units", "monitoring_points", "shelters",
+                "resources", "hidden_dangers"]
+
+
+def test_migrations_recorded_in_the_version_table(scratch_base_url):
+    with psycopg.connect(scratch_base_url, autocommit=True) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert versions == [m.version for m in available()]
+        assert migrate(conn) == []  # a second run applies nothing
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(versions)
+
+
+def test_migrate_refuses_a_connection_in_a_transaction(scratch_base_url):
+    with psycopg.connect(scratch_base_url) as conn, pytest.raises(ValueError, match="autocommit"):
+        migrate(conn)
+
+
+@pytest.mark.parametrize("table", LAYER_TABLES)
+def test_layer_tables_have_geom_4326_synthetic_flag_and_spatial_index(conn, table):
+    srid = conn.execute(
+        "SELECT srid FROM geometry_columns WHERE f_table_name = %s AND f_geometry_column = 'geom'",
+        [table],
+    ).fetchone()
+    assert srid == (4326,)
+    flag = conn.execute(
+        "SELECT data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_name = %s AND column_name = 'synthetic'", [table]
+    ).fetchone()
+    assert flag == ("boolean", "NO")
+    gist = conn.execute(
+        "SELECT count(*) FROM pg_indexes WHERE tablename = %s AND indexdef ILIKE '%%gist%%geom%%'",
+        [table],
+    ).fetchone()[0]
+    assert gist == 1
+
+
+@pytest.mark.parametrize("table", LAYER_TABLES[1:])
+def test_layers_point_at_districts(conn, table):
+    fk = conn.execute(
+        """SELECT count(*) FROM information_schema.referential_constraints rc
+           JOIN information_schema.key_column_usage k ON k.constraint_name = rc.constraint_name
+           WHERE k.table_name = %s AND k.column_name = 'district_code'""", [table]
+    ).fetchone()[0]
+    assert fk == 1
+
+
+def test_risk_units_take_points_lines_and_polygons_but_not_collections(scratch_base_url):
+    with psycopg.connect(scratch_base_url) as conn:
+        for wkt in ["POINT(108.95 34.26)", "LINESTRING(108.95 34.26, 108.96 34.27)",
+                    "POLYGON((108.95 34.26, 108.96 34.26, 108.96 34.27, 108.95 34.26))"]:
+            conn.execute(
+                """INSERT INTO risk_units (code, name, domain, category, district_code,
+                   likelihood, severity, geom) VALUES (%s, 'x', 'lifeline', 'gas_pipeline',
+                   '610103', 3, 4, ST_GeomFromText(%s, 4326))""", [wkt[:5] + "-1", wkt])
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                """INSERT INTO risk_units (code, name, domain, category, district_code,
+                   likelihood, severity, geom) VALUES ('gc', 'x', 'lifeline', 'gas_pipeline',
+                   '610103', 3, 4, ST_GeomFromText('GEOMETRYCOLLECTION(POINT(108.95 34.26))', 4326))""")
+
+
+def test_a_category_must_sit_in_its_own_domain(scratch_base_url):
+    with psycopg.connect(scratch_base_url) as conn, pytest.raises(psycopg.errors.ForeignKeyViolation):
+        conn.execute(
+            """INSERT INTO risk_units (code, name, domain, category, district_code, likelihood,
+               severity, geom) VALUES ('x', 'x', 'public_safety', 'gas_pipeline', '610103', 1, 1,
+               ST_SetSRID(ST_MakePoint(108.95, 34.26), 4326))""")
+
+
+def test_lec_values_outside_the_method_are_refused(scratch_base_url):
+    with psycopg.connect(scratch_base_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            """INSERT INTO risk_units (code, name, domain, category, district_code, lec_l, lec_e,
+               lec_c, geom) VALUES ('x', 'x', 'production_safety', 'gas_station', '610103', 4, 6,
+               15, ST_SetSRID(ST_MakePoint(108.95, 34.26), 4326))""")
+
+
+def test_reference_vocabularies_loaded(conn):
+    domains = dict(conn.execute("SELECT domain, count(*) FROM risk_categories GROUP BY 1").fetchall())
+    assert domains == {"lifeline": 5, "public_safety": 4, "production_safety": 4}
+    kinds = {r[0] for r in conn.execute("SELECT kind FROM monitoring_kinds")}
+    assert {"gas", "water_supply", "drainage", "heating", "bridge", "power"} <= kinds
+    assert conn.execute("SELECT unit FROM monitoring_kinds WHERE kind = 'gas'").fetchone() == ("%LEL",)
