@@ -1,0 +1,121 @@
+"""The FastAPI application: `create_app(settings)` builds one, ready for uvicorn or tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool
+
+from geodata.db import database_url
+from service.deps import Backend
+from service.errors import install_error_handlers
+from service.routers import collections, health
+from service.settings import DatabaseSettings, Settings
+
+logger = logging.getLogger(__name__)
+
+TITLE = "城市安全风险一张图 · City-safety one map"
+APPLICATION_NAME = "onemap-service"  # shows in pg_stat_activity
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON encoded by orjson: several times faster than `json` on large documents.
+
+    Our own class: FastAPI's ORJSONResponse is deprecated. Non-string keys and numpy
+    values are accepted, as feature properties read from data frames may carry them.
+    """
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def connection_kwargs(conninfo: str, db: DatabaseSettings) -> dict[str, Any]:
+    """libpq settings for every connection of the app: timeouts and a name to spot it by."""
+    kwargs: dict[str, Any] = {"connect_timeout": db.connect_timeout,
+                              "application_name": APPLICATION_NAME}
+    # statement_timeout goes in the start-up packet (no extra round trip); keep any
+    # options the URL already has, since a keyword argument would replace them.
+    options = conninfo_to_dict(conninfo).get("options") or ""
+    kwargs["options"] = f"{options} -c statement_timeout={db.statement_timeout_ms}".strip()
+    return kwargs
+
+
+def make_pool(conninfo: str, db: DatabaseSettings) -> AsyncConnectionPool:
+    """The app's one bounded pool (not opened yet: the lifespan opens it)."""
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=db.pool_min_size,
+        max_size=db.pool_max_size,
+        max_lifetime=db.pool_max_lifetime,
+        timeout=db.pool_timeout,
+        reconnect_timeout=db.reconnect_timeout,
+        kwargs=connection_kwargs(conninfo, db),
+        # a connection is checked before it is handed out, so a server restart costs
+        # no failed request
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name="onemap",
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The one-map HTTP service for `settings` (read from the environment when None).
+
+    The database URL falls back to `geodata.db.database_url()` here, at creation, so
+    importing this module reads nothing. The lifespan opens the pool, checks PostgreSQL
+    and PostGIS (3 or newer) and builds the layer catalogue; if the database does not
+    answer then, the app starts anyway and /healthz answers 503 until it does.
+    """
+    settings = settings or Settings()
+    conninfo = settings.database.url or database_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = Backend(make_pool(conninfo, settings.database),
+                          conninfo, connection_kwargs(conninfo, settings.database),
+                          refresh_seconds=settings.api.catalogue_refresh_seconds)
+        app.state.backend = backend
+        try:
+            await backend.start()
+            yield
+        finally:
+            await backend.close()
+
+    app = FastAPI(
+        title=TITLE,
+        description="Risk units, lifeline monitoring, shelters and emergency resources of "
+                    "Xi'an, served as OGC API - Features collections.",
+        version=_version(),
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    if settings.api.cors_origins:
+        # added last, so it wraps everything, error answers included
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "HEAD", "OPTIONS", "POST"],
+            allow_headers=["*"],
+        )
+    app.include_router(health.router)
+    app.include_router(collections.router)
+    return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("onemap")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0"

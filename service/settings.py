@@ -1,0 +1,94 @@
+"""Service settings: one class per concern, each read from its own `ONEMAP_*` variables.
+
+Nothing is read at import time: a settings object reads the environment when it is made,
+and `create_app` makes one only when it is not given one. Unknown fields are refused, so a
+misspelt keyword is an error rather than a silently ignored default.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class DatabaseSettings(BaseSettings):
+    """The database and the connection pool (`ONEMAP_DATABASE_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_DATABASE_", extra="forbid")
+
+    # ONEMAP_DATABASE_URL; when unset, create_app asks geodata.db.database_url() (the
+    # embedded cluster), so that the fallback is looked up at start-up, not at import.
+    url: str | None = None
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(10, ge=1)
+    # Connections are replaced after this many seconds, so a long-lived service follows
+    # server restarts and configuration changes without piling up stale sessions.
+    pool_max_lifetime: float = Field(3600.0, gt=0)
+    # How long a request waits for a free connection before it answers 503.
+    pool_timeout: float = Field(5.0, gt=0)
+    # After failing this long to (re)connect, the pool stops its retries and tries again
+    # on the next request: this bounds how late it notices that the database is back.
+    reconnect_timeout: float = Field(15.0, gt=0)
+    connect_timeout: int = Field(5, ge=1)
+    statement_timeout_ms: int = Field(30_000, ge=0)  # 0 = no limit
+    # /healthz gives up after this long, so a load balancer never waits on a dead database.
+    health_timeout: float = Field(2.0, gt=0)
+
+    @field_validator("pool_max_size")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("pool_min_size", 0)
+        if value < minimum:
+            raise ValueError(f"pool_max_size ({value}) is below pool_min_size ({minimum})")
+        return value
+
+
+class ApiSettings(BaseSettings):
+    """What the HTTP API offers and how it presents itself (`ONEMAP_API_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_API_", extra="forbid")
+
+    default_limit: int = Field(10, ge=1)     # OGC API - Features' own default page size
+    max_limit: int = Field(10_000, ge=1)
+    # ONEMAP_API_CORS_ORIGINS: a JSON list or comma-separated origins; empty = no CORS.
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Links are absolute; behind a proxy that rewrites the host, set the public address.
+    public_base_url: str | None = None
+    # The layer catalogue (which tables exist, their extents) is rebuilt after this many
+    # seconds, so imports and new migrations show up without a restart; 0 = never.
+    catalogue_refresh_seconds: float = Field(300.0, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @field_validator("max_limit")
+    @classmethod
+    def _max_not_below_default(cls, value: int, info: ValidationInfo) -> int:
+        default = info.data.get("default_limit", 1)
+        if value < default:
+            raise ValueError(f"max_limit ({value}) is below default_limit ({default})")
+        return value
+
+
+class Settings(BaseModel):
+    """All the settings of the service, grouped by concern."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
