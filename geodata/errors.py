@@ -29,3 +29,15 @@ class ImportRejected(OnemapError):
 
 class UnknownLayerError(OnemapError, LookupError):
     """A layer name that the catalogue does not hold."""
+
+
+class NotFoundError(OnemapError, LookupError):
+    """A thing named by the user (a unit code, an id) that does not exist."""
+
+
+class ForbiddenError(OnemapError):
+    """The caller's token does not allow this (or there is none)."""
+
+
+class UnauthorizedError(OnemapError):
+    """No token, or one that is unknown, revoked or expired."""

@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from geodata.db import database_url
 from service.deps import Backend
 from service.errors import install_error_handlers
-from service.routers import collections, health
+from service.routers import collections, grading, health
 from service.settings import DatabaseSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(health.router)
     app.include_router(collections.router)
+    app.include_router(grading.router)
     return app
 
 

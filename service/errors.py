@@ -22,8 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from geodata.errors import (
     CRSNameError,
     DatabaseSetupError,
+    ForbiddenError,
     ImportRejected,
+    NotFoundError,
     OnemapError,
+    UnauthorizedError,
     UnknownLayerError,
 )
 
@@ -52,6 +55,9 @@ class ErrorAnswer:
 # answers like its nearest listed ancestor (PostgisMissingError like DatabaseSetupError).
 ERROR_ANSWERS: dict[type[BaseException], ErrorAnswer] = {
     UnknownLayerError: ErrorAnswer(404, "NotFound"),
+    NotFoundError: ErrorAnswer(404, "NotFound"),
+    ForbiddenError: ErrorAnswer(403, "Forbidden"),
+    UnauthorizedError: ErrorAnswer(401, "Unauthorized"),
     CRSNameError: ErrorAnswer(400, "InvalidParameterValue"),
     InvalidParameter: ErrorAnswer(400, "InvalidParameterValue"),
     ImportRejected: ErrorAnswer(422, "ImportRejected"),
@@ -80,6 +86,8 @@ def error_response(status: int, code: str, description: str, headers=None, **ext
     """An error answer; 503s also tell the client when to retry."""
     if status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return JSONResponse(error_body(code, description, **extra), status_code=status,
                         headers=headers)
 

@@ -105,12 +105,14 @@ def base_url(admin, server_url) -> str:
 def seeded_url(admin, base_url, server_url) -> str:
     """The base plus the demonstration dataset (seed TEST_SEED)."""
     from geodata.demo.seed import seed_database
+    from layers.grading import regrade
 
     name = PREFIX
     _copy(admin, f"{PREFIX}_base", name)
     url = _with_dbname(server_url, name)
     with psycopg.connect(url) as conn:
         seed_database(conn, seed=TEST_SEED, replace=True, progress=False)
+        regrade(conn, requested_by="tests")
     return url
 
 
