@@ -22,6 +22,7 @@ SQL_DIR = Path(__file__).with_name("sql")
 GRADES = ("blue", "yellow", "orange", "red")      # rank 1..4
 GRADE_ZH = {"red": "红", "orange": "橙", "yellow": "黄", "blue": "蓝"}
 _LOCK_KEY = 7_406_114  # serialises grading runs
+AREA_VIEWS = ("area_risk_districts", "area_risk_subdistricts", "area_risk_grid")
 
 
 class RulesError(OnemapError):
@@ -47,6 +48,7 @@ class GradingRules:
     major_hidden_danger: str = "red"
     red_alarm_raise: int = 1
     active_alarm_states: tuple = ("open", "acknowledged")
+    area_weights: dict = field(default_factory=lambda: {"red": 4, "orange": 3, "yellow": 2, "blue": 1})
 
     def params(self, run_id: int) -> dict:
         """Bound parameters of the grading statements."""
@@ -80,6 +82,9 @@ def parse_rules(doc: dict) -> GradingRules:
     """Check a rules document and turn it into GradingRules (RulesError names the key)."""
     try:
         m, lec = doc.get("matrix", {}), doc.get("lec", {})
+        weights = doc.get("area", {}).get("weights", GradingRules().area_weights)
+        if set(weights) != set(GRADES):
+            raise RulesError("grading rules: area.weights needs exactly red, orange, yellow, blue")
         floors, esc = doc.get("floors", {}), doc.get("escalation", {})
         method = doc.get("default_method", "matrix")
         if method not in ("matrix", "lec"):
@@ -102,6 +107,7 @@ def parse_rules(doc: dict) -> GradingRules:
                                        "escalation.major_hidden_danger"),
             red_alarm_raise=int(_number(esc.get("red_alarm_raise", 1), "escalation.red_alarm_raise")),
             active_alarm_states=tuple(esc.get("active_alarm_states", ["open", "acknowledged"])),
+            area_weights={g: _number(w, f"area.weights.{g}") for g, w in weights.items()},
         )
     except AttributeError as exc:
         raise RulesError(f"grading rules: a section is not a table ({exc})") from exc
@@ -113,6 +119,8 @@ def parse_rules(doc: dict) -> GradingRules:
         raise RulesError("grading rules: need lec.red_above > orange_from > yellow_from > 0")
     if not 0 <= rules.red_alarm_raise <= 3:
         raise RulesError("grading rules: escalation.red_alarm_raise must be 0 to 3")
+    if any(w < 0 for w in rules.area_weights.values()):
+        raise RulesError("grading rules: area.weights must not be negative")
     bad = set(rules.active_alarm_states) - {"open", "acknowledged", "closed"}
     if bad:
         raise RulesError(f"grading rules: escalation.active_alarm_states has unknown {sorted(bad)}")
@@ -144,6 +152,15 @@ class GradingReport:
 _SQL_CACHE: dict[str, str] = {}
 
 
+def refresh_area_risk(conn: psycopg.Connection, rules: GradingRules) -> None:
+    """Recount the area-risk views with the rules' weights (inside the caller's transaction)."""
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE area_weights SET weight = %s WHERE grade = %s",
+                        [(w, g) for g, w in rules.area_weights.items()])
+    for view in AREA_VIEWS:
+        conn.execute(f"REFRESH MATERIALIZED VIEW {view}")  # names from the constant above
+
+
 def _sql(name: str) -> str:
     if name not in _SQL_CACHE:
         _SQL_CACHE[name] = (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
@@ -157,12 +174,14 @@ def regrade(conn: psycopg.Connection, requested_by: str, rules: GradingRules | N
     started = time.perf_counter()
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        conn.execute("SET LOCAL jit = off")  # compiling would cost more than the statements
         run_id = conn.execute(
             "INSERT INTO grading_runs (requested_by, rules) VALUES (%s, %s) RETURNING id",
             [requested_by, json.dumps(asdict(rules))],
         ).fetchone()[0]
         updated, changed = conn.execute(_sql("regrade_units"), rules.params(run_id)).fetchone()
         points_changed = conn.execute(_sql("regrade_points"), rules.params(run_id)).rowcount
+        refresh_area_risk(conn, rules)
         units, points = conn.execute(
             "SELECT (SELECT count(*) FROM risk_units), (SELECT count(*) FROM monitoring_points)"
         ).fetchone()
