@@ -135,6 +135,21 @@ def _layer_counts(conn) -> dict[str, tuple[int, int]]:
     return out
 
 
+def _refuse_orphaning(conn: psycopg.Connection) -> None:
+    """Imported rows that point at demonstration risk units would be unlinked or deleted
+    with them: refuse instead, and say which."""
+    linked = conn.execute(
+        """SELECT (SELECT count(*) FROM monitoring_points m JOIN risk_units u ON u.id = m.risk_unit_id
+                   WHERE NOT m.synthetic AND u.synthetic),
+                  (SELECT count(*) FROM hidden_dangers h JOIN risk_units u ON u.id = h.risk_unit_id
+                   WHERE NOT h.synthetic AND u.synthetic)""").fetchone()
+    if any(linked):
+        raise OnemapError(
+            f"{linked[0]:,} imported monitoring points and {linked[1]:,} imported hidden dangers "
+            "point at demonstration risk units, which seeding anew would delete: import the real "
+            "risk units first (or those rows without risk_unit_code); nothing was changed")
+
+
 def database_is_empty(conn: psycopg.Connection) -> bool:
     return all(s == 0 and r == 0 for s, r in _layer_counts(conn).values())
 
@@ -161,6 +176,7 @@ def seed_database(conn: psycopg.Connection, seed: int = DEFAULT_SEED, replace: b
             listed = ", ".join(f"{n:,} {t}" for t, n in present.items())
             raise AlreadySeeded(f"the database already holds demonstration data ({listed}); "
                                 "use --replace to generate it anew")
+        _refuse_orphaning(conn)
         for table in reversed(LAYERS):
             if counts[table][0]:
                 cur = conn.execute(sql.SQL("DELETE FROM {} WHERE synthetic").format(sql.Identifier(table)))

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 
 from geodata.errors import ImportRejected
 
-# Field types: how a cell is parsed and which SQL type the staging table gives it.
-TYPES = ("text", "int", "float", "bool", "date", "datetime", "json")
-
 
 @dataclass(frozen=True)
 class Field:
     """One column of a layer as the importer accepts it."""
 
     name: str                       # the table column (or a link, see `LayerSpec.links`)
-    type: str = "text"
+    type: str = "text"              # text, int, float, bool, date, datetime or json
     required: bool = False
     aliases: tuple[str, ...] = ()
     choices: tuple[str, ...] = ()   # allowed values (canonical spelling)
@@ -36,6 +33,8 @@ class Field:
     one_of: tuple[float, ...] = ()  # allowed numbers (LEC scales)
     default: object = None          # used when the cell is empty (the column's DB default)
     derived: bool = False           # may be left out: the importer works it out
+    fallback: str | None = None     # when empty: the stored value, else this field's value
+    computed: bool = False          # never read from a file (measured by the importer)
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,6 @@ class LayerSpec:
     fields: tuple[Field, ...]
     geometry: tuple[str, ...]       # allowed kinds: "point", "line", "polygon"
     multi: bool = False             # the column is MultiPolygon: polygons are made multi
-    code_pattern: str | None = None
     # fields written together: if the file carries one, all are written (NULL when
     # absent), so a partial update can never break a CHECK that spans them
     groups: tuple[tuple[str, ...], ...] = ()
@@ -62,9 +60,11 @@ class LayerSpec:
         return self.name
 
     def field(self, name: str) -> Field:
+        """The declaration of one field."""
         return next(f for f in self.fields if f.name == name)
 
     def has(self, name: str) -> bool:
+        """Whether the layer has such a field."""
         return any(f.name == name for f in self.fields)
 
 
@@ -111,13 +111,14 @@ DISTRICTS = LayerSpec(
               aliases=("区县代码", "行政区划代码", "区划代码", "adcode", "xzqdm", "编码", "代码")),
         Field("name", required=True, aliases=("名称", "区县名称", "xzqmc")),
         # NOT NULL in the table: an empty one keeps the stored name, or takes `name`
-        Field("name_en", aliases=("英文名称",), derived=True),
+        Field("name_en", aliases=("英文名称",), derived=True, fallback="name"),
         Field("population", "int", minimum=0, aliases=("人口", "常住人口")),
         Field("population_basis", choices=("county", "management")),
         Field("population_year", "int", minimum=1900, maximum=2100, aliases=("人口年份",)),
         Field("official_area_km2", "float", positive=True, aliases=("面积", "公布面积")),
         Field("source", aliases=("来源", "数据来源"), derived=True),
-        Field("area_km2", "float", derived=True),   # measured from the geometry
+        # measured from the geometry; an official figure goes in official_area_km2
+        Field("area_km2", "float", derived=True, computed=True),
     ),
 )
 
@@ -260,8 +261,8 @@ class ColumnMatch:
     """Which file column gives which field; what is left over."""
 
     columns: dict[str, str]         # field name -> column in the file
-    unknown: list[str]
-    problems: list[str]
+    unknown: list[str]              # columns no field takes
+    notes: list[str]                # columns passed over for a better-named one
 
 
 def match_columns(columns: list[str], spec: LayerSpec, truncated: bool = False) -> ColumnMatch:
@@ -270,22 +271,30 @@ def match_columns(columns: list[str], spec: LayerSpec, truncated: bool = False) 
     `truncated`: names cut at 10 characters (shapefiles) also match a field whose name or
     alias they are the unique start of (`district_c` -> district_code).
     """
-    names: dict[str, str] = {}
+    names: dict[str, tuple[str, int]] = {}      # header -> (field, rank: 0 = its own name)
     for f in spec.fields:
-        for n in (f.name, *f.aliases):
-            names.setdefault(normalise_header(n), f.name)
-    found: dict[str, list[str]] = {}
+        if f.computed:
+            continue
+        for rank, n in enumerate((f.name, *f.aliases)):
+            names.setdefault(normalise_header(n), (f.name, rank))
+    found: dict[str, list[tuple[int, str]]] = {}
     unknown = []
     for col in columns:
         key = normalise_header(col)
         target = names.get(key)
         if target is None and truncated and len(key) == 10:
-            starts = {t for n, t in names.items() if n.startswith(key)}
-            target = starts.pop() if len(starts) == 1 else None
+            starts = {t[0] for n, t in names.items() if n.startswith(key)}
+            target = (starts.pop(), len(names)) if len(starts) == 1 else None
         if target is None:
             unknown.append(col)
         else:
-            found.setdefault(target, []).append(col)
-    problems = [f"columns {', '.join(repr(c) for c in cols)} all give {name}: keep one"
-                for name, cols in found.items() if len(cols) > 1]
-    return ColumnMatch({k: v[0] for k, v in found.items()}, unknown, problems)
+            found.setdefault(target[0], []).append((target[1], col))
+    chosen, notes = {}, []
+    for name, candidates in found.items():
+        # the field's own name wins, then its aliases in the order declared
+        ranked = [col for _, col in sorted(candidates, key=lambda c: c[0])]
+        chosen[name] = ranked[0]
+        if len(ranked) > 1:
+            notes.append(f"columns {', '.join(repr(c) for c in ranked)} all give {name}: "
+                         f"used {ranked[0]!r}")
+    return ColumnMatch(chosen, unknown, notes)

@@ -19,6 +19,7 @@ import pandas as pd
 
 # A time without a zone is taken as China Standard Time: the data are Chinese records.
 CHINA_TIME = ZoneInfo("Asia/Shanghai")
+INT_MAX = 2**31 - 1   # integer columns are 4 bytes
 
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 _DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?(?:[ T]0?0:00(?::00(?:\.0+)?)?)?")
@@ -43,6 +44,11 @@ def is_missing(value) -> bool:
         return False
 
 
+def rows_text(n: int, noun: str = "row") -> str:
+    """`1 row`, `1,204 rows`."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def shown(value) -> str:
     """A cell as quoted in messages (long values cut)."""
     text = str(value)
@@ -55,6 +61,7 @@ def _plain(value):
 
 
 def as_text(value) -> str:
+    """Text, stripped; a code stored as a number reads as its digits."""
     value = _plain(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))     # a code stored as a number: 610102.0 -> "610102"
@@ -69,6 +76,7 @@ def _number_text(value) -> str:
 
 
 def as_float(value) -> float:
+    """A finite number; `1,204` is read, `12,5` (a decimal comma) is refused."""
     value = _plain(value)
     if isinstance(value, bool):
         raise BadValue(f"{shown(value)} is not a number")
@@ -85,13 +93,18 @@ def as_float(value) -> float:
 
 
 def as_int(value) -> int:
-    number = as_float(value)
+    """A whole number (`300`, `300.0`, `1,204`)."""
+    try:
+        number = as_float(value)
+    except BadValue:
+        number = math.nan
     if not number.is_integer():
         raise BadValue(f"{shown(value)} is not a whole number")
     return int(number)
 
 
 def as_bool(value) -> bool:
+    """Yes or no, in the spellings of English and Chinese spreadsheets."""
     value = _plain(value)
     if isinstance(value, bool):
         return value
@@ -104,6 +117,7 @@ def as_bool(value) -> bool:
 
 
 def as_date(value) -> dt.date:
+    """A calendar date: `2024-03-01`, `2024/3/1`, `20240301`, `2024年3月1日`."""
     value = _plain(value)
     if isinstance(value, dt.datetime) or hasattr(value, "to_pydatetime"):
         moment = value.to_pydatetime() if hasattr(value, "to_pydatetime") else value
@@ -123,6 +137,7 @@ def as_date(value) -> dt.date:
 
 
 def as_datetime(value) -> dt.datetime:
+    """A moment with its zone (China Standard Time when none is given)."""
     value = _plain(value)
     if hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
@@ -144,6 +159,7 @@ def as_datetime(value) -> dt.datetime:
 
 
 def as_json(value) -> dict:
+    """A JSON object (a mapping), given as text or already parsed."""
     value = _plain(value)
     if isinstance(value, dict):
         return value
@@ -185,6 +201,8 @@ def choose(field, text: str) -> str:
 
 
 def _check_number(field, number) -> None:
+    if field.type == "int" and abs(number) > INT_MAX:
+        raise BadValue(f"{shown(number)} is too large")
     if field.one_of and not any(math.isclose(number, v) for v in field.one_of):
         raise BadValue(f"{shown(number)} is not one of {', '.join(f'{v:g}' for v in field.one_of)}")
     if field.positive and number <= 0:

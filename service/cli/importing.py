@@ -11,15 +11,18 @@ from rich.markup import escape
 from geodata.db import connect
 from geodata.errors import ImportRejected
 from geodata.importers import LAYERS, ImportReport, import_file
+from layers.grading import GRADE_ZH, regrade
 from service.cli import app, console, err_console
 
 # more bad rows than this are counted, not listed: the first ones show what is wrong
 MAX_LISTED = 50
+# layers whose rows are inputs of the grades or of the area-risk counts
+GRADED_LAYERS = {"districts", "subdistricts", "risk_units", "monitoring_points", "hidden_dangers"}
 
 
 @app.command("import")
 def import_command(
-    path: Path = typer.Argument(..., metavar="PATH", show_default=False,
+    path: Path = typer.Argument(..., show_default=False,
                                 help="A .gpkg, .geojson/.json, .shp (or .zip of one) or .csv file."),
     layer: str = typer.Option(..., "--layer", "-l", show_default=False,
                               help="The layer to load: " + ", ".join(LAYERS) + "."),
@@ -33,13 +36,22 @@ def import_command(
         with connect() as conn, console.status("importing…") as status:
             report = import_file(conn, path, layer, crs=crs, dry_run=dry_run,
                                  progress=lambda message: status.update(escape(message) + "…"))
+            graded = None
+            if not dry_run and layer in GRADED_LAYERS:
+                status.update("grading…")
+                graded = regrade(conn, requested_by=f"import:{layer}")
     except ImportRejected as exc:
         print_rejection(exc)
         raise typer.Exit(1) from None
     print_report(report)
+    if graded is not None:
+        grades = ", ".join(f"{GRADE_ZH[g]} {graded.by_grade.get(g, 0):,}" for g in ("red", "orange", "yellow", "blue"))
+        console.print(f"graded {graded.units:,} risk units ({grades}); "
+                      f"{graded.changed:,} grade{'s' if graded.changed != 1 else ''} changed")
 
 
 def print_report(report: ImportReport) -> None:
+    """What was loaded, in plain words, and every note (unused columns, assumed CRS, …)."""
     console.print(escape(report.summary()), soft_wrap=True, highlight=False)
     for note in report.notes:
         console.print(f"  note: {escape(note)}", soft_wrap=True, highlight=False)

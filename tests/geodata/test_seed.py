@@ -219,3 +219,19 @@ def test_cli_seed_loads_an_empty_database(scratch_base_url, monkeypatch):
     assert "22,067" in result.output and "monitoring_points" in result.output
     with psycopg.connect(scratch_base_url) as conn:
         assert conn.execute("SELECT count(*) FROM monitoring_points").fetchone() == (22067,)
+
+
+def test_replace_refuses_to_orphan_imported_rows_linked_to_demonstration_units(scratch_url):
+    with psycopg.connect(scratch_url) as conn:
+        conn.execute(
+            """INSERT INTO hidden_dangers (code, risk_unit_id, title, level, status, found_on,
+                   district_code, geom)
+               SELECT 'REAL-HD-1', id, '真实隐患', 'major', 'open', current_date, district_code,
+                      ST_PointOnSurface(geom) FROM risk_units WHERE code = 'RU-00001'""")
+        conn.commit()
+        before = conn.execute("SELECT count(*) FROM risk_units").fetchone()
+        with pytest.raises(Exception, match="1 imported hidden dangers point at demonstration risk units"):
+            seed_database(conn, seed=610100, replace=True, progress=False)
+        conn.rollback()
+        assert conn.execute("SELECT count(*) FROM risk_units").fetchone() == before
+        assert conn.execute("SELECT count(*) FROM hidden_dangers WHERE code = 'REAL-HD-1'").fetchone() == (1,)
