@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,8 @@ from psycopg_pool import AsyncConnectionPool
 from geodata.db import database_url
 from service.deps import Backend
 from service.errors import install_error_handlers
-from service.routers import collections, grading, health
+from service.grading_schedule import grade_periodically
+from service.routers import collections, features, grading, health, landing, stats
 from service.settings import DatabaseSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -83,10 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           conninfo, connection_kwargs(conninfo, settings.database),
                           refresh_seconds=settings.api.catalogue_refresh_seconds)
         app.state.backend = backend
+        timer = None
         try:
             await backend.start()
+            if settings.grading.interval_seconds:
+                timer = asyncio.create_task(grade_periodically(
+                    conninfo, connection_kwargs(conninfo, settings.database),
+                    settings.grading.interval_seconds))
             yield
         finally:
+            if timer is not None:
+                timer.cancel()
             await backend.close()
 
     app = FastAPI(
@@ -96,6 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         lifespan=lifespan,
         default_response_class=OrjsonResponse,
+        # /api and /api.html (routers.landing) describe the API and work offline; FastAPI's
+        # /docs and /redoc load their scripts from a CDN, which an intranet cannot reach.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -107,8 +121,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "HEAD", "OPTIONS", "POST"],
             allow_headers=["*"],
         )
+    app.include_router(landing.router)
     app.include_router(health.router)
     app.include_router(collections.router)
+    app.include_router(features.router)
+    app.include_router(stats.router)
     app.include_router(grading.router)
     return app
 

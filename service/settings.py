@@ -85,6 +85,16 @@ class ApiSettings(BaseSettings):
         return value
 
 
+class GradingSettings(BaseSettings):
+    """Grading while the service runs (`ONEMAP_GRADING_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_GRADING_", extra="forbid")
+
+    # Every unit and point is graded again this often, so that a manual grade's expiry
+    # takes effect without anyone running `onemap grade`; 0 = never.
+    interval_seconds: float = Field(300.0, ge=0)
+
+
 class Settings(BaseModel):
     """All the settings of the service, grouped by concern."""
 
@@ -92,3 +102,4 @@ class Settings(BaseModel):
 
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    grading: GradingSettings = Field(default_factory=GradingSettings)

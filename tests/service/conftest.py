@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import ApiSettings, DatabaseSettings, Settings
 
-PUBLISHED = ["districts", "subdistricts", "risk_units", "monitoring_points", "shelters",
-             "resources", "hidden_dangers"]  # every declared layer but alarms (no table yet)
+# every declared layer, and after risk_units its parts by kind of geometry
+PUBLISHED = ["districts", "subdistricts", "risk_units", "risk_units_point", "risk_units_line",
+             "risk_units_polygon", "monitoring_points", "shelters", "resources", "hidden_dangers",
+             "alarms"]
 
 
 def app_settings(url: str, api: dict | None = None, **database) -> Settings:
@@ -40,6 +48,76 @@ def base_client(base_url):
     """A client of an app on the base database (districts only), shared by a module."""
     with TestClient(create_app(app_settings(base_url))) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def seeded_client(seeded_url):
+    """A client of an app on the seeded database (read only), shared by a module."""
+    with TestClient(create_app(app_settings(seeded_url))) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def seeded_sql(seeded_url):
+    """Run one read-only statement on the seeded database: `seeded_sql(query, params)` rows.
+
+    Each call has its own connection, so a scratch copy made in between (which ends the
+    sessions on its template) cannot break a later call.
+    """
+    def run(query, params=()):
+        with psycopg.connect(seeded_url) as conn:
+            return conn.execute(query, params).fetchall()
+    return run
+
+
+class LiveServer:
+    """The app served by uvicorn on a free loopback port, in a process of its own.
+
+    A process, not a thread: GDAL (through pyogrio) holds the GIL while it waits for
+    the answer, so a server in a thread of the same process would never answer it.
+    """
+
+    def __init__(self, database_url: str, **environment: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        # no timed grading: the seeded database is the template of the scratch copies
+        self.environment = {**os.environ, "ONEMAP_DATABASE_URL": database_url,
+                            "ONEMAP_GRADING_INTERVAL_SECONDS": "0", **environment}
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "LiveServer":
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
+            env=self.environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.1)
+
+    def __exit__(self, *exc) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_seeded(seeded_url):
+    """The app on the seeded database, listening on 127.0.0.1 (module-wide)."""
+    with LiveServer(seeded_url) as server:
+        yield server
 
 
 def free_port() -> int:

@@ -143,3 +143,32 @@ def test_cli_token_create_prints_the_token_alone_on_the_last_line(scratch_url, m
         assert conn.execute("SELECT name, role FROM api_tokens").fetchall() == [("simulator", "operator")]
     bad = CliRunner().invoke(cli, ["token", "create", "--role", "king"])
     assert bad.exit_code == 2 and "unknown role" in bad.output
+
+
+def test_the_service_grades_on_a_timer_so_an_override_expires_on_time(scratch_url, settings_for):
+    import time
+
+    from layers.grading import regrade
+    from service.settings import GradingSettings
+
+    with psycopg.connect(scratch_url) as conn:
+        uid, grade = conn.execute("SELECT id, grade FROM risk_units WHERE grade = 'blue' LIMIT 1").fetchone()
+        conn.execute("INSERT INTO grade_overrides (risk_unit_id, grade, reason, set_by, expires_at) "
+                     "VALUES (%s, 'red', '临时管控', '张三', now() + interval '1.5 seconds')", [uid])
+        conn.commit()
+        regrade(conn, "test")
+        assert conn.execute("SELECT grade FROM risk_units WHERE id = %s", [uid]).fetchone() == ("red",)
+    settings = settings_for(scratch_url)
+    settings.grading = GradingSettings(interval_seconds=0.5)
+    with TestClient(create_app(settings)):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with psycopg.connect(scratch_url) as conn:
+                now = conn.execute("SELECT grade FROM risk_units WHERE id = %s", [uid]).fetchone()[0]
+            if now == grade:
+                break
+            time.sleep(0.25)
+    assert now == "blue"
+    with psycopg.connect(scratch_url) as conn:
+        who = conn.execute("SELECT requested_by FROM grading_runs ORDER BY id DESC LIMIT 1").fetchone()
+    assert who == ("service:timer",)

@@ -1,0 +1,37 @@
+"""Grading on a timer while the service runs: expiring manual grades take effect on time.
+
+The run happens in a worker thread on a connection of its own (grading takes a lock, so
+several workers or processes never grade at once). A failed run is logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import psycopg
+from starlette.concurrency import run_in_threadpool
+
+from layers.grading import regrade
+
+logger = logging.getLogger(__name__)
+
+
+async def grade_periodically(conninfo: str, connect_kwargs: dict, interval_seconds: float) -> None:
+    """Re-grade every `interval_seconds` until cancelled."""
+
+    def run_once():
+        with psycopg.connect(conninfo, **connect_kwargs) as conn:
+            return regrade(conn, requested_by="service:timer")
+
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            report = await run_in_threadpool(run_once)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database may be down for a while: try again next time
+            logger.warning("timed grading failed", exc_info=True)
+            continue
+        if report.changed:
+            logger.info("timed grading changed %d grades (run %d)", report.changed, report.run_id)
