@@ -182,6 +182,10 @@ def regrade(conn: psycopg.Connection, requested_by: str, rules: GradingRules | N
         updated, changed = conn.execute(_sql("regrade_units"), rules.params(run_id)).fetchone()
         points_changed = conn.execute(_sql("regrade_points"), rules.params(run_id)).rowcount
         refresh_area_risk(conn, rules)
+        if changed or not conn.execute("SELECT 1 FROM rasters WHERE name = 'risk_density'").fetchone():
+            from layers import density  # imported here: it reads this module's rules file
+
+            density.rebuild(conn, run_id)
         units, points = conn.execute(
             "SELECT (SELECT count(*) FROM risk_units), (SELECT count(*) FROM monitoring_points)"
         ).fetchone()
