@@ -2,7 +2,13 @@
 
 Request parsing is done by the dependencies (the layer through the catalogue); the
 documents are encoded by the functions below, which need no request, so they are easy
-to test and to reuse from the landing page or the map page.
+to test and to reuse from the landing page or the map page. They run no query: with the
+database down, a collection already in the catalogue still answers.
+
+Besides the standard members, each collection states `itemCount`, its number of features
+as counted when the catalogue was last built (the planner's estimate for large tables;
+a geometry part counts only its kind), and links its JSON Schema with `rel=describedby`,
+from which GDAL types the fields instead of guessing them from the first features.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from fastapi import APIRouter
 
 from layers.catalogue import BBox, Catalogue, Layer
 from service.deps import BaseUrlDep, CatalogueDep, LayerDep
+from service.features.schema import SCHEMA_MEDIA_TYPE
 
 router = APIRouter(tags=["collections"])
 
@@ -32,7 +39,7 @@ def _outward(bbox: BBox) -> list[float]:
 
 
 def collection_document(layer: Layer, base_url: str) -> dict[str, Any]:
-    """One collection: id, titles, CRS, extent (when the layer has rows) and links."""
+    """One collection: id, titles, CRS, extent (when the layer has rows), item count, links."""
     href = f"{base_url}/collections/{layer.name}"
     document: dict[str, Any] = {
         "id": layer.name,
@@ -43,10 +50,14 @@ def collection_document(layer: Layer, base_url: str) -> dict[str, Any]:
     }
     if layer.extent is not None:  # an empty layer has no extent to state
         document["extent"] = {"spatial": {"bbox": [_outward(layer.extent)], "crs": CRS84}}
+    if layer.row_count is not None:  # None only for a layer not read from a database
+        document["itemCount"] = layer.row_count
     document["links"] = [
         {"href": href, "rel": "self", "type": JSON, "title": layer.title_en},
         {"href": f"{href}/items", "rel": "items", "type": GEOJSON,
          "title": f"{layer.title_en}: features"},
+        {"href": f"{href}/schema", "rel": "describedby", "type": SCHEMA_MEDIA_TYPE,
+         "title": f"{layer.title_en}: schema of the features"},
     ]
     return document
 

@@ -2,6 +2,7 @@
 
 It answers within a few `health_timeout`s whatever the database does, so that a load
 balancer or `make run` can poll it: 200 when the service can serve, 503 saying why not.
+Rows are counted for the top-level layers, not for the geometry parts of a layer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from psycopg import sql
 
 from geodata.errors import DatabaseSetupError
-from layers.catalogue import EXACT_BELOW_ROWS, Catalogue
+from layers.catalogue import EXACT_BELOW_ROWS, Catalogue, Layer
 from service.deps import Backend, BackendDep, SettingsDep
 
 router = APIRouter(tags=["health"])
@@ -31,12 +32,21 @@ class Unavailable(Exception):
         self.reason = reason
 
 
-def health_query(catalogue: Catalogue) -> tuple[sql.Composed, list[str]]:
-    """One statement: server versions, schema version, then one row count per layer.
+def counted_layers(catalogue: Catalogue) -> list[Layer]:
+    """The layers /healthz counts: the top-level ones, in catalogue order.
 
-    Columns come in catalogue order after the first three. Tables that were large when
-    the catalogue was built get the planner's estimate: counting them on every poll
-    would cost a full scan each time.
+    A geometry part is a view of its parent's table: counting it would scan that table
+    once more for a number the parent's count already holds.
+    """
+    return [layer for layer in catalogue if layer.parent is None]
+
+
+def health_query(catalogue: Catalogue) -> tuple[sql.Composed, list[str]]:
+    """One statement: server versions, schema version, then one row count per counted layer.
+
+    Columns come in the order of `counted_layers` after the first three. Tables that were
+    large when the catalogue was built get the planner's estimate: counting them on every
+    poll would cost a full scan each time.
     """
     exact = sql.SQL("(SELECT count(*) FROM {})")
     estimated = sql.SQL(
@@ -44,7 +54,7 @@ def health_query(catalogue: Catalogue) -> tuple[sql.Composed, list[str]]:
         " WHERE n.nspname = current_schema() AND c.relname = %s)"
     )
     counts, params = [], []
-    for layer in catalogue:
+    for layer in counted_layers(catalogue):
         if (layer.row_count or 0) >= EXACT_BELOW_ROWS:
             counts.append(estimated)
             params.append(layer.table)
@@ -68,7 +78,8 @@ def encode_health(row: tuple, catalogue: Catalogue, pool_stats: dict[str, int]) 
             "postgis": postgis,
             "schema_version": schema_version,
         },
-        "layers": {layer.name: max(int(n or 0), 0) for layer, n in zip(catalogue, counts)},
+        "layers": {layer.name: max(int(n or 0), 0)
+                   for layer, n in zip(counted_layers(catalogue), counts, strict=True)},
         "pool": {
             "size": pool_stats.get("pool_size", 0),
             "available": pool_stats.get("pool_available", 0),

@@ -15,13 +15,13 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from layers.catalogue import LAYERS, with_geometry_parts
 from service.app import create_app
 from service.settings import ApiSettings, DatabaseSettings, Settings
 
-# every declared layer, and after risk_units its parts by kind of geometry
-PUBLISHED = ["districts", "subdistricts", "risk_units", "risk_units_point", "risk_units_line",
-             "risk_units_polygon", "monitoring_points", "shelters", "resources", "hidden_dangers",
-             "alarms"]
+# What the base and the seeded database publish: every declared layer (the declared names
+# are pinned in test_collections, the parts in test_features), each followed by its parts.
+PUBLISHED = [layer.name for layer in with_geometry_parts(LAYERS)]
 
 
 def app_settings(url: str, api: dict | None = None, **database) -> Settings:
@@ -39,8 +39,14 @@ def settings_for():
 
 @pytest.fixture(scope="session")
 def published() -> list[str]:
-    """The layers the base database publishes, in catalogue order."""
+    """The layers the base (and the seeded) database publishes, in catalogue order."""
     return list(PUBLISHED)
+
+
+@pytest.fixture(scope="session")
+def top_level() -> list[str]:
+    """The declared layers without their geometry parts, in catalogue order."""
+    return [layer.name for layer in LAYERS]
 
 
 @pytest.fixture(scope="module")

@@ -1,35 +1,27 @@
-"""/collections, the layer catalogue (with and without HTTP) and the error answers."""
+"""/collections and /collections/{layer} over HTTP, and the error answers.
+
+The catalogue itself (declarations, what a database publishes) is tested in
+test_catalogue; the area-risk collections' features in test_area_risk_layers.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
 import psycopg
 import pytest
 from fastapi import Query
 from fastapi.testclient import TestClient
+from psycopg import sql
 
-import layers.catalogue as catalogue_module
-from geodata.errors import CRSNameError, DatabaseSetupError, ImportRejected, UnknownLayerError
-from layers.catalogue import LAYERS, Catalogue, build_catalogue
+from geodata.errors import CRSNameError, DatabaseSetupError, ImportRejected
+from layers.catalogue import GEOMETRY_DIMENSIONS, LAYERS, with_geometry_parts
 from service.app import create_app
 from service.errors import InvalidParameter
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
-LAYER_LIST = ("districts, subdistricts, risk_units, monitoring_points, shelters, resources, "
-              "hidden_dangers")
+LAYER = {layer.name: layer for layer in with_geometry_parts(LAYERS)}
 
-
-def _build(url: str) -> Catalogue:
-    async def build() -> Catalogue:
-        async with await psycopg.AsyncConnection.connect(url) as conn:
-            return await build_catalogue(conn)
-    return asyncio.run(build())
-
-
-# -- /collections -----------------------------------------------------------------------
 
 def test_collections_lists_exactly_the_published_layers(base_client, published):
     response = base_client.get("/collections")
@@ -44,11 +36,22 @@ def test_collections_lists_exactly_the_published_layers(base_client, published):
         name = collection["id"]
         assert collection["itemType"] == "feature"
         assert collection["crs"] == [CRS84]
-        assert collection["title"] == catalogue_module.LAYERS[published.index(name)].title
+        assert collection["title"] == LAYER[name].title
+        href = f"http://testserver/collections/{name}"
         assert [(link["rel"], link["href"], link["type"]) for link in collection["links"]] == [
-            ("self", f"http://testserver/collections/{name}", "application/json"),
-            ("items", f"http://testserver/collections/{name}/items", "application/geo+json"),
+            ("self", href, "application/json"),
+            ("items", f"{href}/items", "application/geo+json"),
+            ("describedby", f"{href}/schema", "application/schema+json"),
         ]
+
+
+def test_collections_state_their_item_count_and_extent_when_not_empty(base_client, published):
+    body = base_client.get("/collections").json()
+
+    stated = {c["id"]: (c["itemCount"], "extent" in c) for c in body["collections"]}
+    # the base database holds the districts and nothing else
+    assert stated == {name: (13, True) if name == "districts" else (0, False)
+                      for name in published}
 
 
 def test_districts_extent_is_around_xian(base_client):
@@ -62,42 +65,64 @@ def test_districts_extent_is_around_xian(base_client):
     assert 33.6 <= south < 34.0 and 34.5 < north <= 34.8
 
 
-def test_empty_layers_state_no_extent(base_client):
-    body = base_client.get("/collections").json()
-    assert [c["id"] for c in body["collections"] if "extent" not in c] == [
-        "subdistricts", "risk_units", "monitoring_points", "shelters", "resources",
-        "hidden_dangers"]
-
-
-def test_one_collection_is_the_same_document_as_in_the_list(base_client):
-    response = base_client.get("/collections/districts")
+@pytest.mark.parametrize("name", ["districts", "risk_units_line", "area_risk_grid"])
+def test_one_collection_is_the_same_document_as_in_the_list(seeded_client, name):
+    response = seeded_client.get(f"/collections/{name}")
 
     assert response.status_code == 200
-    listed = base_client.get("/collections").json()["collections"][0]
-    assert response.json() == listed
+    listed = seeded_client.get("/collections").json()["collections"]
+    assert response.json() == next(c for c in listed if c["id"] == name)
 
 
-def test_unknown_collection_answers_404_naming_the_valid_layers(base_client):
+def _sql_count(seeded_sql, name: str) -> int:
+    """Rows of a collection counted in SQL: its table, for a part only its kind."""
+    layer = LAYER[name]
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(layer.table))
+    if layer.geometry_kind is None:
+        return seeded_sql(query)[0][0]
+    query += sql.SQL(" WHERE ST_Dimension({}) = %s").format(sql.Identifier(layer.geometry_column))
+    return seeded_sql(query, [GEOMETRY_DIMENSIONS[layer.geometry_kind]])[0][0]
+
+
+def test_item_counts_are_those_of_sql(seeded_client, seeded_sql, published):
+    listed = seeded_client.get("/collections").json()["collections"]
+
+    counts = {c["id"]: c["itemCount"] for c in listed}
+    assert counts == {name: _sql_count(seeded_sql, name) for name in published}
+    parts = ["risk_units_point", "risk_units_line", "risk_units_polygon"]
+    assert all(counts[part] > 0 for part in parts)
+    assert sum(counts[part] for part in parts) == counts["risk_units"]
+    assert counts["monitoring_points"] == 22067 and counts["area_risk_districts"] == 13
+
+
+def test_each_collection_links_the_schema_of_its_features(seeded_client, published):
+    for collection in seeded_client.get("/collections").json()["collections"]:
+        [href] = [link["href"] for link in collection["links"] if link["rel"] == "describedby"]
+        response = seeded_client.get(href)
+        assert response.status_code == 200, collection["id"]
+        assert response.headers["content-type"] == "application/schema+json"
+        schema = response.json()
+        assert schema["$id"] == href
+        assert list(schema["properties"]["properties"]["properties"]) == [
+            a.name for a in LAYER[collection["id"]].attributes]
+
+
+def test_unknown_collection_answers_404_naming_the_valid_layers(base_client, published):
     response = base_client.get("/collections/nope")
 
     assert response.status_code == 404
-    assert response.json() == {"code": "NotFound",
-                               "description": f"unknown layer 'nope'; layers: {LAYER_LIST}"}
-
-
-def test_declared_layer_without_table_answers_404(base_client):
-    response = base_client.get("/collections/alarms")
-
-    assert response.status_code == 404
-    assert response.json()["description"] == (
-        f"layer 'alarms' is not available in this database; layers: {LAYER_LIST}")
+    assert response.json() == {"code": "NotFound", "description":
+                               f"unknown layer 'nope'; layers: {', '.join(published)}"}
 
 
 def test_links_use_the_public_base_url(base_url, settings_for):
     app = create_app(settings_for(base_url, api={"public_base_url": "https://map.example/onemap/"}))
     with TestClient(app) as client:
         body = client.get("/collections/shelters").json()
-    assert body["links"][1]["href"] == "https://map.example/onemap/collections/shelters/items"
+    assert [link["href"] for link in body["links"]] == [
+        "https://map.example/onemap/collections/shelters",
+        "https://map.example/onemap/collections/shelters/items",
+        "https://map.example/onemap/collections/shelters/schema"]
 
 
 def test_cors_origins_are_allowed_when_configured(base_url, settings_for):
@@ -108,127 +133,6 @@ def test_cors_origins_are_allowed_when_configured(base_url, settings_for):
     assert allowed.status_code == 404  # error answers carry the header too
     assert allowed.headers["access-control-allow-origin"] == "https://map.example"
     assert "access-control-allow-origin" not in other.headers
-
-
-_ALARMS_TABLE = (
-    "CREATE TABLE alarms (id bigint PRIMARY KEY, monitoring_point_id bigint, grade text,"
-    " value double precision, raised_at timestamptz, state text, district_code text,"
-    " synthetic boolean, geom geometry(Point, 4326))")
-
-
-def test_the_catalogue_is_refreshed_while_the_app_runs(scratch_base_url, settings_for, published):
-    app = create_app(settings_for(scratch_base_url, api={"catalogue_refresh_seconds": 0.2}))
-    with TestClient(app) as client:
-        assert [c["id"] for c in client.get("/collections").json()["collections"]] == published
-        with psycopg.connect(scratch_base_url) as conn:
-            conn.execute(_ALARMS_TABLE)
-        deadline = time.monotonic() + 5
-        while "alarms" not in (ids := [c["id"] for c in
-                                       client.get("/collections").json()["collections"]]):
-            assert time.monotonic() < deadline, "the new layer never showed up"
-            time.sleep(0.1)
-        assert ids == [*published, "alarms"]
-        assert client.get("/collections/alarms").status_code == 200
-
-
-# -- the catalogue without HTTP -----------------------------------------------------------
-
-def test_catalogue_get_and_refusal():
-    catalogue = Catalogue(LAYERS[:2], unavailable=["alarms"])
-
-    assert catalogue.get("districts") is LAYERS[0]
-    assert catalogue.names == ("districts", "subdistricts")
-    assert "subdistricts" in catalogue and "shelters" not in catalogue
-    assert len(catalogue) == 2
-    with pytest.raises(UnknownLayerError) as refused:
-        catalogue.get("x")
-    assert str(refused.value) == "unknown layer 'x'; layers: districts, subdistricts"
-    assert isinstance(refused.value, LookupError)
-    with pytest.raises(UnknownLayerError, match="'alarms' is not available in this database"):
-        catalogue.get("alarms")
-
-
-def test_declarations_are_consistent():
-    names = [layer.name for layer in LAYERS]
-    assert len(set(names)) == len(names)
-    assert names == ["districts", "subdistricts", "risk_units", "monitoring_points", "shelters",
-                     "resources", "hidden_dangers", "alarms"]
-    for layer in LAYERS:
-        attributes = [a.name for a in layer.attributes]
-        assert len(set(attributes)) == len(attributes), layer.name
-        assert 0 <= layer.minzoom <= layer.maxzoom <= 22, layer.name
-        assert layer.time_column is None or layer.time_column in attributes, layer.name
-        assert layer.geometry_types and layer.title and layer.title_en and layer.description
-    assert LAYERS[2].geometry_types == ("Point", "LineString", "Polygon", "MultiPoint",
-                                        "MultiLineString", "MultiPolygon")
-
-
-_PG_TYPES = {"text": "string", "integer": "integer", "smallint": "integer", "bigint": "integer",
-             "double precision": "number", "numeric": "number", "boolean": "boolean",
-             "date": "date", "timestamp with time zone": "datetime", "jsonb": "object"}
-
-
-def test_declared_attributes_match_the_schema(base_url):
-    """Every declared column exists with the declared type (fails when the schema drifts)."""
-    with psycopg.connect(base_url) as conn:
-        rows = conn.execute(
-            "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema()").fetchall()
-    types = {(table, column): _PG_TYPES.get(data_type, data_type) for table, column, data_type in rows}
-    for layer in LAYERS:
-        if layer.name == "alarms":
-            continue  # its table comes with a later migration
-        for attribute in layer.attributes:
-            assert types.get((layer.table, attribute.name)) == attribute.type, (
-                f"{layer.name}.{attribute.name}")
-        assert (layer.table, layer.id_column) in types
-
-
-def test_build_catalogue_reads_counts_and_extents(base_url, published):
-    catalogue = _build(base_url)
-
-    assert list(catalogue.names) == published
-    districts = catalogue.get("districts")
-    assert districts.row_count == 13
-    west, south, east, north = districts.extent
-    assert 107.6 <= west < east <= 109.9 and 33.6 <= south < north <= 34.8
-    assert catalogue.get("shelters").row_count == 0
-    assert catalogue.get("shelters").extent is None
-
-
-def test_build_catalogue_uses_estimates_for_large_tables(scratch_base_url, monkeypatch):
-    exact = _build(scratch_base_url).get("districts").extent
-    with psycopg.connect(scratch_base_url, autocommit=True) as conn:
-        conn.execute("ANALYZE districts")
-    monkeypatch.setattr(catalogue_module, "EXACT_BELOW_ROWS", 1)
-
-    estimated = _build(scratch_base_url).get("districts")
-
-    assert estimated.row_count == 13  # reltuples after ANALYZE
-    assert estimated.extent == pytest.approx(exact, abs=0.01)
-
-
-def test_a_new_table_publishes_its_declared_layer(scratch_base_url):
-    with psycopg.connect(scratch_base_url) as conn:
-        conn.execute(_ALARMS_TABLE)
-
-    catalogue = _build(scratch_base_url)
-
-    assert catalogue.names[-1] == "alarms"
-    assert catalogue.get("alarms").row_count == 0
-
-
-def test_a_table_missing_declared_columns_is_left_out(scratch_base_url, caplog):
-    with psycopg.connect(scratch_base_url) as conn:
-        conn.execute("CREATE TABLE alarms (id bigint PRIMARY KEY, geom geometry(Point, 4326))")
-
-    with caplog.at_level(logging.WARNING, logger="layers.catalogue"):
-        catalogue = _build(scratch_base_url)
-
-    assert "alarms" not in catalogue
-    assert "layer 'alarms' left out: table 'alarms' has no column monitoring_point_id" in caplog.text
-    with pytest.raises(UnknownLayerError, match="not available"):
-        catalogue.get("alarms")
 
 
 # -- error answers -----------------------------------------------------------------------

@@ -15,8 +15,10 @@ from pydantic import ValidationError
 
 from geodata.db.migrate import available
 from geodata.errors import DatabaseSetupError
+from layers.catalogue import LAYERS
 from service.app import create_app
 from service.deps import check_server, short_reason
+from service.routers.health import health_query
 from service.settings import ApiSettings, DatabaseSettings, Settings
 
 
@@ -25,7 +27,7 @@ def _server_version(url: str) -> str:
         return conn.execute("SHOW server_version").fetchone()[0].split()[0]
 
 
-def test_healthz_reports_versions_schema_and_counts(base_client, base_url, published):
+def test_healthz_reports_versions_schema_and_counts(base_client, base_url, top_level):
     response = base_client.get("/healthz")
 
     assert response.status_code == 200
@@ -37,11 +39,33 @@ def test_healthz_reports_versions_schema_and_counts(base_client, base_url, publi
     assert database["postgresql"] == _server_version(base_url)
     assert database["postgis"].split(".")[0] == "3"
     assert database["schema_version"] == max(m.version for m in available())
-    assert body["layers"] == {"districts": 13, "subdistricts": 0, "risk_units": 0,
-                              "monitoring_points": 0, "shelters": 0, "resources": 0,
-                              "hidden_dangers": 0}
-    assert list(body["layers"]) == published
+    # the top-level layers in catalogue order; no geometry parts (views of their parent)
+    assert list(body["layers"]) == top_level
+    assert body["layers"] == {name: 13 if name == "districts" else 0 for name in top_level}
     assert body["pool"]["size"] >= 1
+
+
+def test_healthz_counts_the_seeded_layers_exactly(seeded_client, seeded_sql, top_level):
+    counts = seeded_client.get("/healthz").json()["layers"]
+
+    tables = {layer.name: layer.table for layer in LAYERS}
+    assert counts == {name: seeded_sql(sql.SQL("SELECT count(*) FROM {}").format(
+        sql.Identifier(tables[name])))[0][0] for name in top_level}
+    assert counts["districts"] == counts["area_risk_districts"] == 13
+    assert counts["monitoring_points"] == 22067
+    assert counts["risk_units"] > 0 and counts["area_risk_grid"] > 0
+
+
+def test_healthz_is_one_statement_counting_each_table_once(seeded_client, seeded_url):
+    catalogue = seeded_client.portal.call(seeded_client.app.state.backend.catalogue)
+    query, params = health_query(catalogue)
+
+    with psycopg.connect(seeded_url) as conn:
+        text = query.as_string(conn)
+        row = conn.execute(query, params).fetchone()
+    assert ";" not in text
+    assert text.count("count(*)") == len(LAYERS)  # parts of risk_units add none
+    assert len(row) == 3 + len(LAYERS)
 
 
 def test_healthz_counts_are_live(scratch_base_url, settings_for):
@@ -190,7 +214,7 @@ def test_settings_refuse_unknown_fields_and_bad_bounds():
     with pytest.raises(ValidationError, match="below default_limit"):
         ApiSettings(default_limit=100, max_limit=10)
     with pytest.raises(ValidationError):
-        Settings(tiles={})
+        Settings(no_such_section={})  # a section the settings do not have
 
 
 def test_create_app_falls_back_to_the_environment_url(monkeypatch, base_url):
