@@ -159,6 +159,8 @@ def refresh_area_risk(conn: psycopg.Connection, rules: GradingRules) -> None:
                         [(w, g) for g, w in rules.area_weights.items()])
     for view in AREA_VIEWS:
         conn.execute(f"REFRESH MATERIALIZED VIEW {view}")  # names from the constant above
+    # no trigger sees a REFRESH: tell the tile caches the views changed
+    conn.execute("SELECT bump_layer_versions(VARIADIC %s)", [list(AREA_VIEWS)])
 
 
 def _sql(name: str) -> str:

@@ -19,7 +19,18 @@ from geodata.db import database_url
 from service.deps import Backend
 from service.errors import install_error_handlers
 from service.grading_schedule import grade_periodically
-from service.routers import collections, features, grading, health, landing, stats
+from service.routers import (
+    collections,
+    features,
+    grading,
+    health,
+    landing,
+    pages,
+    raster,
+    stats,
+    styles,
+    tiles,
+)
 from service.settings import DatabaseSettings, Settings
 
 logger = logging.getLogger(__name__)
@@ -96,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if timer is not None:
                 timer.cancel()
+            if hasattr(app.state, "raster_tiles"):
+                app.state.raster_tiles.close()
             await backend.close()
 
     app = FastAPI(
@@ -122,11 +135,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     app.include_router(landing.router)
+    app.include_router(pages.router)  # the map page and its files (MapLibre from npm)
     app.include_router(health.router)
     app.include_router(collections.router)
     app.include_router(features.router)
     app.include_router(stats.router)
     app.include_router(grading.router)
+    app.include_router(raster.router)  # before the vector tiles: it owns /tiles/risk_density…
+    app.include_router(tiles.router)  # vector tiles and TileJSON: /tiles/{layer}…
+    app.include_router(styles.router)
     return app
 
 

@@ -95,6 +95,39 @@ class GradingSettings(BaseSettings):
     interval_seconds: float = Field(300.0, ge=0)
 
 
+class TileSettings(BaseSettings):
+    """Vector tiles and their cache (`ONEMAP_TILES_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_TILES_", extra="forbid")
+
+    # Memory the tile cache may take, in bytes; 0 turns the cache off.
+    cache_bytes: int = Field(128 * 2**20, ge=0)
+    # The service listens for the database's notice of each change of data (sent at
+    # commit) and reads the layers' data versions again after one; a read is reused at
+    # most this long all the same. 0, or not listening: every tile request reads them
+    # (one tiny query, shared by concurrent requests), so a change is in the very next
+    # tile whatever happens to notices.
+    version_ttl_seconds: float = Field(1.0, ge=0)
+    listen_for_changes: bool = True
+    # Tiles are gzipped for clients that accept it, from this size on.
+    gzip: bool = True
+    gzip_min_bytes: int = Field(1024, ge=0)
+    gzip_level: int = Field(6, ge=1, le=9)
+    # Cache-Control max-age told to clients; 0: "no-cache" (they revalidate with the ETag).
+    max_age_seconds: int = Field(0, ge=0)
+    # Connections of the tile queries (a pool of their own, autocommit, one round trip each).
+    pool_min_size: int = Field(1, ge=0)
+    pool_max_size: int = Field(8, ge=1)
+
+    @field_validator("pool_max_size")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        minimum = info.data.get("pool_min_size", 0)
+        if value < minimum:
+            raise ValueError(f"pool_max_size ({value}) is below pool_min_size ({minimum})")
+        return value
+
+
 class Settings(BaseModel):
     """All the settings of the service, grouped by concern."""
 
@@ -103,3 +136,4 @@ class Settings(BaseModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     grading: GradingSettings = Field(default_factory=GradingSettings)
+    tiles: TileSettings = Field(default_factory=TileSettings)

@@ -2,7 +2,9 @@
 
 QGIS and GDAL read the landing page as JSON and follow its `service-desc` link to the
 API description (QGIS 3.22 refuses a service without it) and its `data` link to the
-collections. Browsers get a small HTML page instead. Every page works offline.
+collections. Browsers asking for `/` get the map page (`routers.pages`); the landing page
+as HTML, a list of the collections, stays at `/?f=html` (the JSON's `alternate` link).
+Every page works offline.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from service.errors import InvalidParameter
 from service.features import html
 from service.features.negotiation import preferred
 from service.features.openapi import OPENAPI_MEDIA_TYPE, api_document
+from service.routers.pages import map_page
 
 router = APIRouter(tags=["landing"])
 
@@ -68,18 +71,22 @@ def _wants(request: Request, f: str | None, offers: tuple[str, ...] = (HTML, JSO
             responses={200: {"content": {JSON: {}, HTML: {}}, "description": "The landing page"}})
 async def landing(request: Request, backend: BackendDep, base_url: BaseUrlDep,
                   f: str | None = _FORMAT) -> Response:
-    """The OGC API landing page as JSON (`f=json` or an Accept preferring JSON), else HTML."""
+    """The OGC API landing page as JSON (`f=json` or an Accept preferring JSON); for a
+    browser (no `f`, an Accept preferring HTML) the map page; with `f=html` the landing
+    page as HTML, which lists the collections."""
     app = request.app
     vary = {"Vary": "Accept"}
     if _wants(request, f) == JSON:
         return JSONResponse(landing_document(app.title, app.description, base_url), headers=vary)
+    if f is None:
+        return map_page(headers=vary)
     catalogue = await backend.catalogue()
     return HTMLResponse(landing_page(app.title, app.description, catalogue, base_url),
                         headers=vary)
 
 
 def landing_page(title: str, description: str, catalogue, base_url: str) -> str:
-    """The HTML for browsers (the map page takes its place in a later change)."""
+    """The landing page as HTML (`/?f=html`): the collections, with links to their data."""
     return html.landing_html(title, description, catalogue, base_url)
 
 

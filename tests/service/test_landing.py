@@ -44,8 +44,7 @@ def test_landing_page_as_json(client, headers, params):
 
 
 @pytest.mark.parametrize("headers, params", [
-    ({"Accept": BROWSER}, {}), ({"Accept": "*/*"}, {}), ({}, {}),
-    ({"Accept": "application/json"}, {"f": "html"}),
+    ({"Accept": BROWSER}, {"f": "html"}), ({"Accept": "application/json"}, {"f": "html"}),
 ])
 def test_landing_page_as_html_lists_the_collections(client, published, headers, params):
     response = client.get("/", headers=headers, params=params)
@@ -57,6 +56,14 @@ def test_landing_page_as_html_lists_the_collections(client, published, headers, 
         assert f'href="http://testserver/collections/{name}"' in page
     assert "区县" in page and "<script" not in page
     assert not re.search(r'(src|href)="https?://(?!testserver)', page), "nothing from elsewhere"
+
+
+@pytest.mark.parametrize("headers", [{"Accept": BROWSER}, {"Accept": "*/*"}, {}])
+def test_browsers_get_the_map_page(client, headers):
+    response = client.get("/", headers=headers)
+    assert response.status_code == 200 and response.headers["vary"] == "Accept"
+    assert 'src="web/app.js"' in response.text
+    assert not re.search(r'(src|href)="https?://', response.text), "nothing from elsewhere"
 
 
 def test_a_bad_format_is_refused(client):
