@@ -24,60 +24,37 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-# PostGIS for the system PostgreSQL: installed through apt when missing and we may.
+# Debian packages, installed with apt when we may (as root, or with password-less sudo);
+# otherwise the one command to run is printed. $(1): what it is, $(2): the packages,
+# $(3): "optional" to go on without them.
+define apt_install
+if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+else echo "$(1) is missing. Install it with:"; echo "    sudo apt-get install -y $(2)"; \
+  [ "$(3)" = optional ]; exit; fi; \
+echo "installing $(1) with apt"; \
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null
+endef
+
+# PostGIS for the system PostgreSQL.
 postgis:
-	@if ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "installing PostgreSQL and PostGIS with apt"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql postgresql-postgis >/dev/null; \
-	elif sudo -n true 2>/dev/null; then \
-	  echo "installing PostgreSQL and PostGIS with apt (sudo)"; \
-	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql postgresql-postgis >/dev/null; \
-	else \
-	  echo "PostGIS is missing. Install it with:"; \
-	  echo "    sudo apt-get install -y postgresql postgresql-postgis"; \
-	  exit 1; \
-	fi
+	@ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || { \
+	  $(call apt_install,PostgreSQL with PostGIS,postgresql postgresql-postgis); }
 
 # The map page's MapLibre GL JS from npm: installed again when package-lock.json changes.
 # npm ci writes node_modules/.package-lock.json last, so its date tells a finished install.
 WEB := service/web
 web: $(WEB)/node_modules/.package-lock.json
 $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
-	@if command -v npm >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "installing Node.js and npm with apt"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
-	elif sudo -n true 2>/dev/null; then \
-	  echo "installing Node.js and npm with apt (sudo)"; \
-	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
-	else \
-	  echo "npm is missing. Install Node.js and npm with:"; \
-	  echo "    sudo apt-get install -y nodejs npm"; \
-	  exit 1; \
-	fi
+	@command -v npm >/dev/null || { $(call apt_install,Node.js with npm,nodejs npm); }
 	cd $(WEB) && npm ci --no-audit --no-fund
 	@touch $@
 
-# Headless Chromium and a Chinese font for the map page's browser test (`make test` only).
+# Headless Chromium and a Chinese font for the map page's browser test (`make test` only;
+# without them that test is skipped).
 browser:
-	@if command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-	  echo "installing Chromium and a Chinese font with apt"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null; \
-	elif sudo -n true 2>/dev/null; then \
-	  echo "installing Chromium and a Chinese font with apt (sudo)"; \
-	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null; \
-	else \
-	  echo "Chromium is missing (the map page test is skipped without it). Install it with:"; \
-	  echo "    sudo apt-get install -y chromium fonts-wqy-microhei"; \
-	fi
+	@{ command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; } || { \
+	  $(call apt_install,Chromium with a Chinese font,chromium fonts-wqy-microhei,optional); }
 
 db: install postgis
 	$(ONEMAP) db start

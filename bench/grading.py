@@ -12,25 +12,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
+from scratch import throwaway_database  # noqa: E402  (bench/ is the script's folder)
 
-from geodata.db import database_url
-from geodata.db.migrate import migrate
-from geodata.db.reference import sync_reference
 from geodata.demo.seed import seed_database
 from layers.grading import GRADES, load_rules, rank, regrade
 
 BENCH_DB = "onemap_bench_grading"
-
-
-def _url(dbname: str) -> str:
-    return urlunsplit(urlsplit(database_url())._replace(path=f"/{dbname}"))
 
 
 def row_by_row(conn: psycopg.Connection, rules) -> None:
@@ -68,42 +60,32 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     console = Console()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
     rules = load_rules()
     timings: dict[str, list[float]] = {"regrade, all changed": [], "regrade, nothing changed": [],
                                        "row by row (peer)": []}
-    try:
-        with psycopg.connect(_url(BENCH_DB), autocommit=True) as conn:
-            migrate(conn)
-            sync_reference(conn)
-        with psycopg.connect(_url(BENCH_DB)) as conn:
-            console.print("seeding the benchmark database …")
-            seed_database(conn, progress=False)
-            # 400 open alarms on random points, a quarter of them red
-            conn.execute("""INSERT INTO alarms (monitoring_point_id, grade, district_code, geom, synthetic)
-                            SELECT id, (ARRAY['red','orange','yellow','blue'])[1 + (id % 4)], district_code, geom, true
-                            FROM monitoring_points ORDER BY md5(id::text) LIMIT 400""")
+    with throwaway_database(BENCH_DB) as url, psycopg.connect(url) as conn:
+        console.print("seeding the benchmark database …")
+        seed_database(conn, progress=False)
+        # 400 open alarms on random points, a quarter of them red
+        conn.execute("""INSERT INTO alarms (monitoring_point_id, grade, district_code, geom, synthetic)
+                        SELECT id, (ARRAY['red','orange','yellow','blue'])[1 + (id % 4)], district_code, geom, true
+                        FROM monitoring_points ORDER BY md5(id::text) LIMIT 400""")
+        conn.commit()
+        for _ in track(range(args.repeat), description="grading", console=console):
+            conn.execute("UPDATE risk_units SET grade = NULL, grade_explanation = NULL")
+            conn.execute("UPDATE monitoring_points SET grade = NULL")
             conn.commit()
-            for _ in track(range(args.repeat), description="grading", console=console):
-                conn.execute("UPDATE risk_units SET grade = NULL, grade_explanation = NULL")
-                conn.execute("UPDATE monitoring_points SET grade = NULL")
-                conn.commit()
-                t0 = time.perf_counter()
-                regrade(conn, "bench", rules)
-                timings["regrade, all changed"].append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                regrade(conn, "bench", rules)
-                timings["regrade, nothing changed"].append(time.perf_counter() - t0)
-                conn.execute("UPDATE risk_units SET grade = NULL")
-                conn.commit()
-                t0 = time.perf_counter()
-                row_by_row(conn, rules)
-                timings["row by row (peer)"].append(time.perf_counter() - t0)
-    finally:
-        with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
+            t0 = time.perf_counter()
+            regrade(conn, "bench", rules)
+            timings["regrade, all changed"].append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            regrade(conn, "bench", rules)
+            timings["regrade, nothing changed"].append(time.perf_counter() - t0)
+            conn.execute("UPDATE risk_units SET grade = NULL")
+            conn.commit()
+            t0 = time.perf_counter()
+            row_by_row(conn, rules)
+            timings["row by row (peer)"].append(time.perf_counter() - t0)
     table = Table(title=f"grading 3,176 units and 22,067 points ({args.repeat} runs)")
     for col in ("method", "median s", "min s", "max s"):
         table.add_column(col, justify="left" if col == "method" else "right")

@@ -12,25 +12,26 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
+from scratch import throwaway_database  # noqa: E402  (bench/ is the script's folder)
 
 from geodata.boundaries import demonstration_districts, load_districts
-from geodata.db import database_url
-from geodata.db.migrate import migrate
-from geodata.db.reference import sync_reference
-from geodata.demo.seed import COLUMNS, LAYERS, _ewkb_wgs84, _value, copy_rows, districts_frame, generate
+from geodata.demo.seed import (
+    COLUMNS,
+    LAYERS,
+    _ewkb_wgs84,
+    _value,
+    copy_rows,
+    districts_frame,
+    generate,
+)
 
 BENCH_DB = "onemap_bench"
-
-
-def _url(dbname: str) -> str:
-    return urlunsplit(urlsplit(database_url())._replace(path=f"/{dbname}"))
 
 
 def insert_rows(conn, table: str, rows: list[dict]) -> int:
@@ -55,15 +56,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     console = Console()
-    with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    try:
-        with psycopg.connect(_url(BENCH_DB), autocommit=True) as conn:
-            migrate(conn)
-            sync_reference(conn)
+    with throwaway_database(BENCH_DB) as url:
+        with psycopg.connect(url, autocommit=True) as conn:
             load_districts(conn, demonstration_districts())
-        with psycopg.connect(_url(BENCH_DB)) as conn:
+        with psycopg.connect(url) as conn:
             t0 = time.perf_counter()
             data = generate(districts_frame(conn))
             gen_s = time.perf_counter() - t0
@@ -77,9 +73,6 @@ def main() -> None:
                         load(conn, table, data[table])
                     conn.commit()
                     times[name].append(time.perf_counter() - t0)
-    finally:
-        with psycopg.connect(_url("postgres"), autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB)))
     table = Table(title=f"loading {rows:,} rows of the demonstration dataset ({args.repeat} runs)")
     for col in ("method", "median s", "min s", "max s", "rows/s"):
         table.add_column(col, justify="right" if col != "method" else "left")

@@ -69,17 +69,26 @@ def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return np.where(inside, lon + dlon, lon), np.where(inside, lat + dlat, lat)
 
 
-def gcj02_to_wgs84(lon, lat, tolerance_deg: float = 1e-10, max_iter: int = 30):
+def _invert(forward, x, y, start, tolerance_deg: float = 1e-10, max_iter: int = 30):
+    """Solve forward(p) = (x, y) for p by fixed-point iteration from `start`.
+
+    The obfuscations move points by well under a kilometre and vary slowly, so each step
+    shrinks the error by orders of magnitude: a few steps reach the tolerance.
+    """
+    px, py = (np.array(v, dtype=float) for v in start)
+    for _ in range(max_iter):
+        fx, fy = forward(px, py)
+        dx, dy = fx - x, fy - y
+        px, py = px - dx, py - dy
+        if np.all(np.abs(dx) < tolerance_deg) and np.all(np.abs(dy) < tolerance_deg):
+            break
+    return px, py
+
+
+def gcj02_to_wgs84(lon, lat):
     """GCJ-02 → WGS84 by fixed-point iteration on the forward formula."""
     glon, glat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    wlon, wlat = glon.copy(), glat.copy()
-    for _ in range(max_iter):
-        flon, flat = wgs84_to_gcj02(wlon, wlat)
-        dlon, dlat = flon - glon, flat - glat
-        wlon, wlat = wlon - dlon, wlat - dlat
-        if np.all(np.abs(dlon) < tolerance_deg) and np.all(np.abs(dlat) < tolerance_deg):
-            break
-    return wlon, wlat
+    return _invert(wgs84_to_gcj02, glon, glat, (glon, glat))
 
 
 def gcj02_to_bd09(lon, lat):
@@ -90,20 +99,13 @@ def gcj02_to_bd09(lon, lat):
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def bd09_to_gcj02(lon, lat, tolerance_deg: float = 1e-10, max_iter: int = 30):
+def bd09_to_gcj02(lon, lat):
     """BD-09 → GCJ-02: the published closed-form guess refined by iteration."""
     blon, blat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     x, y = blon - 0.0065, blat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
-    glon, glat = z * np.cos(theta), z * np.sin(theta)
-    for _ in range(max_iter):
-        flon, flat = gcj02_to_bd09(glon, glat)
-        dlon, dlat = flon - blon, flat - blat
-        glon, glat = glon - dlon, glat - dlat
-        if np.all(np.abs(dlon) < tolerance_deg) and np.all(np.abs(dlat) < tolerance_deg):
-            break
-    return glon, glat
+    return _invert(gcj02_to_bd09, blon, blat, (z * np.cos(theta), z * np.sin(theta)))
 
 
 def wgs84_to_bd09(lon, lat):
