@@ -17,7 +17,7 @@ import psycopg
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
-from scratch import throwaway_database  # noqa: E402  (bench/ is the script's folder)
+from scratch import throwaway_database
 
 from geodata.demo.seed import seed_database
 from layers.grading import GRADES, load_rules, rank, regrade

@@ -18,7 +18,7 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
-from scratch import throwaway_database  # noqa: E402  (bench/ is the script's folder)
+from scratch import throwaway_database
 
 from geodata.boundaries import demonstration_districts, load_districts
 from geodata.demo.seed import (

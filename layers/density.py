@@ -48,7 +48,7 @@ def load_parameters(path=RULES_FILE) -> DensityParameters:
 
 def _gaussian_blur(grid: np.ndarray, sigma_cells: float) -> np.ndarray:
     """Convolve with a normalised Gaussian (via FFT; the grid is padded, so nothing wraps)."""
-    radius = int(math.ceil(4 * sigma_cells))
+    radius = math.ceil(4 * sigma_cells)
     axis = np.arange(-radius, radius + 1)
     kernel1d = np.exp(-0.5 * (axis / sigma_cells) ** 2)
     kernel1d /= kernel1d.sum()
@@ -85,8 +85,8 @@ def compute(conn: psycopg.Connection, params: DensityParameters | None = None) -
     cell, sigma = params.cell_m * stretch, params.bandwidth_m * stretch
     pad = 3 * sigma
     minx, miny = extent[0] - pad, extent[1] - pad
-    width = int(math.ceil((extent[2] + pad - minx) / cell))
-    height = int(math.ceil((extent[3] + pad - miny) / cell))
+    width = math.ceil((extent[2] + pad - minx) / cell)
+    height = math.ceil((extent[3] + pad - miny) / cell)
     maxy = miny + height * cell
     grid = np.zeros((height, width), dtype=np.float64)
     if rows:
@@ -130,4 +130,6 @@ def rebuild(conn: psycopg.Connection, run_id: int | None = None,
                parameters = EXCLUDED.parameters""",
         [NAME, to_cog(surface), CRS, width, height, params.cell_m, surface.vmax, run_id,
          json.dumps({"weights": params.weights, "bandwidth_m": params.bandwidth_m})])
+    # the tile services learn of the new surface the way they learn of changed tables
+    conn.execute("SELECT bump_layer_versions(%s)", [NAME])
     return surface

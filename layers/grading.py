@@ -184,8 +184,16 @@ def regrade(conn: psycopg.Connection, requested_by: str, rules: GradingRules | N
         updated, changed = conn.execute(_sql("regrade_units"), rules.params(run_id)).fetchone()
         points_changed = conn.execute(_sql("regrade_points"), rules.params(run_id)).rowcount
         refresh_area_risk(conn, rules)
-        if changed or not conn.execute("SELECT 1 FROM rasters WHERE name = 'risk_density'").fetchone():
-            from layers import density  # imported here: it reads this module's rules file
+        # the surface is stale when the units changed after it was built (a grade, a
+        # geometry, a deletion: the table's version says so), or when there is none
+        stale = conn.execute(
+            """SELECT NOT EXISTS (
+                   SELECT 1 FROM rasters r WHERE r.name = 'risk_density' AND r.built_at >=
+                       (SELECT changed_at FROM layer_versions WHERE name = 'risk_units'))""").fetchone()[0]
+        if stale:
+            from layers import (
+                density,  # imported here: it reads this module's rules file
+            )
 
             density.rebuild(conn, run_id)
         units, points = conn.execute(

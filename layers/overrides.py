@@ -52,7 +52,7 @@ def set_override(conn: psycopg.Connection, unit: str | int, grade: str, reason: 
     if expires_at is not None:
         if expires_at.tzinfo is None:
             raise OverrideError("the expiry needs a time zone")
-        if expires_at <= dt.datetime.now(dt.timezone.utc):
+        if expires_at <= dt.datetime.now(dt.UTC):
             raise OverrideError(f"the expiry {expires_at.isoformat()} is in the past")
     uid, code, name, previous = find_unit(conn, unit)
     with conn.transaction():

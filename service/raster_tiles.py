@@ -65,6 +65,7 @@ class LoadedRaster:
     memfile: MemoryFile
     dataset: object
     lock: threading.Lock
+    version: object = None  # the raster's entry in layer_versions when it was loaded
 
     def close(self) -> None:
         self.dataset.close()
@@ -72,34 +73,42 @@ class LoadedRaster:
 
 
 class RasterTiles:
-    """One process's view of the stored rasters, reloaded when they are rebuilt."""
+    """One process's view of the stored rasters, reloaded when they are rebuilt.
+
+    Whether a raster changed is asked of the tile service's version reader (rebuilding bumps
+    the raster's entry in `layer_versions`), so a warm tile costs no query of its own; only
+    when that version is unknown or has moved is the `rasters` row read.
+    """
 
     def __init__(self):
         self._loaded: dict[str, LoadedRaster] = {}
         self._loading = asyncio.Lock()
 
-    async def current(self, pool, name: str) -> LoadedRaster | None:
+    async def current(self, pool, versions, name: str) -> LoadedRaster | None:
+        known = await versions.current()
+        version = known.get(name) if known else None
+        loaded = self._loaded.get(name)
+        if loaded is not None and version is not None and loaded.version == version:
+            return loaded
         async with pool.connection() as conn:
             row = await (await conn.execute(
-                "SELECT built_at, vmax FROM rasters WHERE name = %s", [name])).fetchone()
+                "SELECT built_at FROM rasters WHERE name = %s", [name])).fetchone()
         if row is None:
             return None
-        loaded = self._loaded.get(name)
-        if loaded is not None and loaded.built_at == row[0]:
-            return loaded
         async with self._loading:
             loaded = self._loaded.get(name)
-            if loaded is not None and loaded.built_at == row[0]:
-                return loaded
-            async with pool.connection() as conn:
-                built_at, vmax, cog = await (await conn.execute(
-                    "SELECT built_at, vmax, cog FROM rasters WHERE name = %s", [name])).fetchone()
-            memfile = MemoryFile(bytes(cog))
-            fresh = LoadedRaster(built_at, vmax, memfile, memfile.open(), threading.Lock())
-            old, self._loaded[name] = self._loaded.get(name), fresh
-            if old is not None:
-                old.close()
-            return fresh
+            if loaded is None or loaded.built_at != row[0]:
+                async with pool.connection() as conn:
+                    built_at, vmax, cog = await (await conn.execute(
+                        "SELECT built_at, vmax, cog FROM rasters WHERE name = %s", [name])).fetchone()
+                memfile = MemoryFile(bytes(cog))
+                fresh = LoadedRaster(built_at, vmax, memfile, memfile.open(), threading.Lock())
+                old, self._loaded[name] = loaded, fresh
+                if old is not None:
+                    old.close()
+                loaded = fresh
+            loaded.version = version
+            return loaded
 
     @staticmethod
     def render(raster: LoadedRaster, z: int, x: int, y: int) -> bytes | None:

@@ -59,8 +59,9 @@ def find_pg_bindir() -> Path:
         if (Path("/usr/share/postgresql") / root.name / "extension" / "postgis.control").exists():
             return bindir
     if pg_config := shutil.which("pg_config"):
-        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
-        share = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True)
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        share = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True,
+                               check=False)
         if out.returncode == 0 and (Path(share.stdout.strip()) / "extension/postgis.control").exists():
             return Path(out.stdout.strip())
     what = "PostGIS is not installed for the system PostgreSQL" if found_postgres else (
@@ -94,7 +95,7 @@ class ClusterState:
     data_root: str = ""  # where pgdata/, run/ and the log live (the home unless unreachable)
 
     @classmethod
-    def load(cls, path: Path) -> "ClusterState | None":
+    def load(cls, path: Path) -> ClusterState | None:
         if not path.exists():
             return None
         return cls(**json.loads(path.read_text()))
@@ -139,7 +140,7 @@ class Cluster:
         kwargs: dict = {"capture_output": True, "text": True, "cwd": self.data_root}
         if account is not None:
             kwargs.update(user=account.pw_uid, group=account.pw_gid, extra_groups=[])
-        proc = subprocess.run(args, **kwargs)
+        proc = subprocess.run(args, **kwargs, check=False)  # the return code is read below
         if check and proc.returncode != 0:
             raise DatabaseSetupError(
                 f"{Path(args[0]).name} failed ({proc.returncode}): "
@@ -152,7 +153,8 @@ class Cluster:
         if account is None:
             return True
         probe = subprocess.run(["/usr/bin/test", "-x", str(folder)], user=account.pw_uid,
-                               group=account.pw_gid, extra_groups=[], capture_output=True)
+                               group=account.pw_gid, extra_groups=[], capture_output=True,
+                               check=False)
         return probe.returncode == 0
 
     def _choose_data_root(self) -> Path:

@@ -180,7 +180,7 @@ def _geometries(ctx: DemoContext, category: str, n: int):
         xs = np.array([p.x for p in pts])
         ys = np.array([p.y for p in pts])
         c = sampling.district_of(ctx, xs, ys)
-        ok = c != None  # noqa: E711
+        ok = c != None
         rest_pts, rest_c = _points(ctx, n - int(ok.sum()), g.density ** 0.7)
         return [p for p, o in zip(pts, ok) if o] + rest_pts, np.concatenate([c[ok], rest_c])
     if category == "industrial_trade":

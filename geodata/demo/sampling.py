@@ -14,7 +14,7 @@ def district_of(ctx: DemoContext, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """District code containing each point (None outside the city)."""
     out = np.full(len(x), None, dtype=object)
     for code, poly in ctx.polys.items():
-        todo = out == None  # noqa: E711 (elementwise on an object array)
+        todo = out == None
         if todo.any():
             hit = shapely.contains_xy(poly, x[todo], y[todo])
             idx = np.flatnonzero(todo)[hit]
@@ -107,7 +107,7 @@ def ring_sample(ctx: DemoContext, centre: Point, radius_m: float, n: int):
         k = (n - len(xs)) * 2
         x = centre.x + ctx.rng.normal(0, radius_m / 2, k)
         y = centre.y + ctx.rng.normal(0, radius_m / 2, k)
-        ok = district_of(ctx, x, y) != None  # noqa: E711
+        ok = district_of(ctx, x, y) != None
         xs.extend(x[ok][: n - len(xs)])
         ys.extend(y[ok][: n - len(ys)])
     x, y = np.array(xs), np.array(ys)

@@ -21,7 +21,14 @@ from rich.progress import Progress
 
 from geodata.boundaries import demonstration_districts, load_districts
 from geodata.datums import WGS84, XIAN_GK
-from geodata.demo import hidden_dangers, monitoring, resources, risk_units, shelters, subdistricts
+from geodata.demo import (
+    hidden_dangers,
+    monitoring,
+    resources,
+    risk_units,
+    shelters,
+    subdistricts,
+)
 from geodata.demo.context import build_context
 from geodata.errors import OnemapError
 

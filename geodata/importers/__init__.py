@@ -8,9 +8,9 @@ are real (`synthetic = false`) and replace the layer's synthetic demonstration r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import psycopg
 
@@ -23,7 +23,7 @@ from geodata.importers.reading import read_source
 from geodata.importers.specs import LAYERS, layer_spec, match_columns
 from geodata.importers.values import as_text, is_missing, rows_text
 
-__all__ = ["ImportReport", "RowsRejected", "import_file", "LAYERS"]
+__all__ = ["LAYERS", "ImportReport", "RowsRejected", "import_file"]
 
 
 class RowsRejected(ImportRejected):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import psycopg
-from psycopg.rows import dict_row
 import shapely
+from psycopg.rows import dict_row
 
 from geodata.importers.geometry import CityExtent
 

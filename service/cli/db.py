@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import psycopg
 import typer
 
 from geodata.db import ENV_URL, connect, database_url
@@ -83,7 +84,7 @@ def status() -> None:
     except DatabaseSetupError as exc:
         console.print(f"database does not answer: {exc}")
         raise typer.Exit(3)
-    except Exception as exc:  # e.g. no postgis yet in an external database
+    except psycopg.Error as exc:  # e.g. no PostGIS yet in an external database
         console.print(f"database answers, but: {exc}")
 
 

@@ -67,7 +67,7 @@ def _expiry(days: int | None, until: dt.datetime | None) -> dt.datetime | None:
     if days is not None:
         if days <= 0:
             raise typer.BadParameter("--days must be positive")
-        return dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+        return dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
     if until is not None:
         return until if until.tzinfo else until.astimezone()
     return None

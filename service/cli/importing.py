@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.markup import escape
@@ -26,7 +25,7 @@ def import_command(
                                 help="A .gpkg, .geojson/.json, .shp (or .zip of one) or .csv file."),
     layer: str = typer.Option(..., "--layer", "-l", show_default=False,
                               help="The layer to load: " + ", ".join(LAYERS) + "."),
-    crs: Optional[str] = typer.Option(
+    crs: str | None = typer.Option(
         None, "--crs", help="The file's coordinate system, overriding its own: an EPSG code "
                             "(4326, 4490, 4545, …), gcj02 or bd09. Without a CRS, WGS84."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check every row; write nothing."),

@@ -37,7 +37,7 @@ def list_tokens() -> None:
     table = Table(show_edge=False)
     for col in ("id", "name", "role", "created", "last used", "revoked"):
         table.add_column(col)
-    fmt = lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "—"  # noqa: E731
+    fmt = lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "—"
     for r in rows:
         table.add_row(str(r[0]), r[1], r[2], fmt(r[3]), fmt(r[4]), fmt(r[5]))
     console.print(table)

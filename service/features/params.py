@@ -182,7 +182,7 @@ def parse_bbox(value: str | None, crs: str | None = None) -> BBox | None:
                                        f"{_short(value)}")
     if x2 - x1 >= 360:
         x1, x2 = -180.0, 180.0
-    clamp = lambda v, limit: max(-limit, min(limit, v))  # noqa: E731
+    clamp = lambda v, limit: max(-limit, min(limit, v))
     return BBox(clamp(x1, 180), clamp(y1, 90), clamp(x2, 180), clamp(y2, 90))
 
 
@@ -367,7 +367,7 @@ def as_bounds(interval: Interval, column_type: str) -> tuple[object | None, obje
     """
     start, end = interval.start, interval.end
     if column_type == "date":
-        as_day = lambda v: v.astimezone(UTC).date() if isinstance(v, datetime) else v  # noqa: E731
+        as_day = lambda v: v.astimezone(UTC).date() if isinstance(v, datetime) else v
         return (None if start is None else as_day(start),
                 None if end is None else as_day(end), True)
     lower = None if start is None else _as_moment(start, end=False)

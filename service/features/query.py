@@ -15,7 +15,13 @@ from typing import Any
 from psycopg import sql
 
 from layers.catalogue import Attribute, Layer, layer_scope
-from service.features.params import AttributeFilter, BBox, GradeStatsQuery, Interval, as_bounds
+from service.features.params import (
+    AttributeFilter,
+    BBox,
+    GradeStatsQuery,
+    Interval,
+    as_bounds,
+)
 
 GEOJSON_DECIMALS = 7          # ~1 cm in degrees: more is noise, fewer loses survey data
 WGS84_SRID = 4326

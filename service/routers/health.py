@@ -96,11 +96,11 @@ def encode_unavailable(problem: Unavailable) -> dict[str, Any]:
 
 async def read_health(backend: Backend, timeout: float) -> dict[str, Any]:
     """The health report; Unavailable when the database cannot serve."""
-    if backend.pool.get_stats().get("pool_available", 0) == 0:
-        # Nothing idle in the pool: it may be down. A direct attempt says so at once
-        # (connection refused), where waiting on the pool would take the whole timeout.
-        if reason := await backend.probe(timeout):
-            raise Unavailable(False, reason)
+    # Nothing idle in the pool: it may be down. A direct attempt says so at once
+    # (connection refused), where waiting on the pool would take the whole timeout.
+    if backend.pool.get_stats().get("pool_available", 0) == 0 and (
+            reason := await backend.probe(timeout)):
+        raise Unavailable(False, reason)
     try:
         catalogue = await backend.catalogue(timeout=timeout)
         query, params = health_query(catalogue)

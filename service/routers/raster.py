@@ -8,7 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from geodata.errors import NotFoundError
 from service.errors import InvalidParameter
-from service.raster_tiles import RasterTiles, etag_of, tile_bounds
+from service.raster_tiles import RasterTiles, etag_of
+from service.routers.tiles import tile_service
 
 router = APIRouter(tags=["tiles"])
 NAME = "risk_density"
@@ -36,7 +37,8 @@ def _coordinates(z: str, x: str, y: str) -> tuple[int, int, int]:
 
 
 async def _raster(request: Request):
-    raster = await _tiles(request).current(request.app.state.backend.pool, NAME)
+    versions = (await tile_service(request)).versions
+    raster = await _tiles(request).current(request.app.state.backend.pool, versions, NAME)
     if raster is None:
         raise NotFoundError("the risk-density surface has not been built yet: run `onemap grade`")
     return raster

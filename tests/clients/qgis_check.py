@@ -77,7 +77,7 @@ def check_layers(url: str, names: list[str], args_fields: bool = False) -> dict:
         count = layer.featureCount() if valid else -1
         read = sum(1 for _ in layer.getFeatures()) if valid else -1
         fields = len(layer.fields()) if valid else 0
-        print(f"{name:22} {str(valid):5} {geometry:16} {count:>7} {read:>7} {fields:>6}  "
+        print(f"{name:22} {valid!s:5} {geometry:16} {count:>7} {read:>7} {fields:>6}  "
               f"{time.monotonic() - started:.1f}")
         if not valid:
             print(f"    error: {layer.error().summary()}")
@@ -89,7 +89,12 @@ def check_layers(url: str, names: list[str], args_fields: bool = False) -> dict:
 
 def render(layers: list, png: Path, size: int = 1200) -> None:
     """Draw `layers` (first on top) over their joint extent into `png`."""
-    from qgis.core import QgsMapRendererSequentialJob, QgsMapSettings, QgsRectangle, QgsWkbTypes
+    from qgis.core import (
+        QgsMapRendererSequentialJob,
+        QgsMapSettings,
+        QgsRectangle,
+        QgsWkbTypes,
+    )
     from qgis.PyQt.QtCore import QSize
     from qgis.PyQt.QtGui import QColor
 

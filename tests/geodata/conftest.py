@@ -1,7 +1,6 @@
 """Fixtures of the import tests."""
 
 import pytest
-
 from importing_helpers import district_points
 
 

@@ -199,7 +199,7 @@ def test_missing_file_is_named(db, tmp_path):
 
 
 def test_a_database_refusal_becomes_an_import_rejection(db, pts, tmp_path, monkeypatch):
-    import geodata.importers as importers
+    from geodata import importers
 
     real_check = importers.check_rows
 

@@ -88,3 +88,21 @@ def test_reference_vocabularies_loaded(conn):
     kinds = {r[0] for r in conn.execute("SELECT kind FROM monitoring_kinds")}
     assert {"gas", "water_supply", "drainage", "heating", "bridge", "power"} <= kinds
     assert conn.execute("SELECT unit FROM monitoring_kinds WHERE kind = 'gas'").fetchone() == ("%LEL",)
+
+
+def test_layer_versions_move_only_when_rows_change(scratch_url):
+    from layers.grading import regrade
+
+    with psycopg.connect(scratch_url, autocommit=True) as conn:
+        version = lambda: conn.execute(  # noqa: E731
+            "SELECT version FROM layer_versions WHERE name = 'risk_units'").fetchone()[0]
+        start = version()
+        conn.execute("UPDATE risk_units SET name = name WHERE false")
+        conn.execute("DELETE FROM risk_units WHERE code = 'no such code'")
+        regrade(conn, "test")  # the seeded database is graded: nothing to change
+        assert version() == start
+        conn.execute("UPDATE risk_units SET name = name || '·' WHERE code = 'RU-00001'")
+        assert version() == start + 1
+        conn.execute("DELETE FROM hidden_dangers WHERE code = 'HD-00001'")
+        conn.execute("DELETE FROM risk_units WHERE code = 'RU-00002'")
+        assert version() == start + 2

@@ -38,7 +38,7 @@ def test_same_seed_same_dataset_other_seed_other_dataset(frame):
 
 
 def test_source_counts(conn):
-    one = lambda q: conn.execute(q).fetchone()  # noqa: E731
+    one = lambda q: conn.execute(q).fetchone()
     assert one("SELECT count(*) FROM risk_units") == (3176,)
     assert one("SELECT count(*) FROM monitoring_points") == (22067,)
     assert one("SELECT count(*) FROM subdistricts") == (204,)
@@ -69,9 +69,9 @@ def test_every_row_flagged_synthetic_and_inside_its_district(conn, table):
 
 
 def test_storage_points_and_items_per_district_follow_the_source_table(conn):
-    got = dict(((c, (n, i)) for c, n, i in conn.execute(
+    got = {c: (n, i) for c, n, i in conn.execute(
         "SELECT district_code, count(*), sum(items) FROM resources WHERE type = 'storage' "
-        "GROUP BY 1").fetchall()))
+        "GROUP BY 1").fetchall()}
     for code, d in CITY["districts"].items():
         want = (d["storage_points"] + d.get("devzone_storage_points", 0),
                 d["stored_items"] + d.get("devzone_stored_items", 0))

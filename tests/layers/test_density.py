@@ -46,10 +46,14 @@ def test_written_as_a_tiled_cog_with_overviews_in_web_mercator(surface):
 
 def test_grading_rebuilds_the_surface_only_when_grades_change(scratch_url):
     with psycopg.connect(scratch_url) as conn:
-        built = lambda: conn.execute("SELECT built_at FROM rasters WHERE name = 'risk_density'").fetchone()[0]  # noqa: E731
+        built = lambda: conn.execute("SELECT built_at FROM rasters WHERE name = 'risk_density'").fetchone()[0]
         first = built()
         regrade(conn, "test")
         assert built() == first
         conn.execute("UPDATE risk_units SET likelihood = 5, severity = 5 WHERE code = 'RU-00001'")
         report = regrade(conn, "test")
         assert report.changed == 1 and built() > first
+        conn.execute("DELETE FROM risk_units WHERE code = 'RU-00002'")  # no grade changes
+        rebuilt = built()
+        report = regrade(conn, "test")
+        assert report.changed == 0 and built() > rebuilt

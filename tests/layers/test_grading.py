@@ -184,7 +184,7 @@ def test_point_grade_follows_its_worst_active_alarm(db):
     uid = unit(db, L=1, S=1)
     pid = point(db, uid)
     regrade(db, "test")
-    grade = lambda: db.execute("SELECT grade FROM monitoring_points WHERE id = %s", [pid]).fetchone()[0]  # noqa: E731
+    grade = lambda: db.execute("SELECT grade FROM monitoring_points WHERE id = %s", [pid]).fetchone()[0]
     assert grade() is None
     alarm(db, pid, "yellow")
     aid = alarm(db, pid, "orange")

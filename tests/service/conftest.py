@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -91,7 +92,7 @@ class LiveServer:
                             "ONEMAP_GRADING_INTERVAL_SECONDS": "0", **environment}
         self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> "LiveServer":
+    def __enter__(self) -> Self:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],

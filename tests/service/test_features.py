@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -182,7 +182,7 @@ def test_datetime_on_a_date_column(seeded_client, seeded_sql, value, where):
 
 
 def test_datetime_on_alarms(scratch_url, settings_for):
-    base = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 3, 1, tzinfo=UTC)
     with psycopg.connect(scratch_url) as conn:
         for hours in (0, 5, 24, 47, 72):  # alarms at 1 Mar 00:00, 05:00, 2 Mar 00:00, 23:00, 4 Mar
             conn.execute(
@@ -210,11 +210,11 @@ def test_parse_datetime_and_bounds_without_http():
     dangers = LAYER["hidden_dangers"]
     assert parse_datetime("2025-06-01", dangers) == Interval(date(2025, 6, 1), date(2025, 6, 1))
     moment = parse_datetime("2025-06-01T08:00:00.123456789+08:00", dangers).start
-    assert moment == datetime(2025, 6, 1, 0, 0, 0, 123456, tzinfo=timezone.utc)
+    assert moment == datetime(2025, 6, 1, 0, 0, 0, 123456, tzinfo=UTC)
     assert parse_datetime("../2025-06-01", dangers) == Interval(None, date(2025, 6, 1))
     day = Interval(date(2025, 6, 1), date(2025, 6, 1))
-    assert as_bounds(day, "datetime") == (datetime(2025, 6, 1, tzinfo=timezone.utc),
-                                          datetime(2025, 6, 2, tzinfo=timezone.utc), False)
+    assert as_bounds(day, "datetime") == (datetime(2025, 6, 1, tzinfo=UTC),
+                                          datetime(2025, 6, 2, tzinfo=UTC), False)
     assert as_bounds(day, "date") == (date(2025, 6, 1), date(2025, 6, 1), True)
 
 

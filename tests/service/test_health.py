@@ -139,9 +139,9 @@ def test_start_up_fails_clearly_without_postgis(admin, base_url, settings_for):
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         url = urlunsplit(urlsplit(base_url)._replace(path=f"/{name}"))
-        with pytest.raises(DatabaseSetupError, match="PostGIS is not installed in this database"):
-            with TestClient(create_app(settings_for(url))):
-                pass
+        with (pytest.raises(DatabaseSetupError, match="PostGIS is not installed in this database"),
+              TestClient(create_app(settings_for(url)))):
+            pass
     finally:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
