@@ -5,10 +5,10 @@ tipg on the same database, and the raw tile statements in PostgreSQL as the floo
 
 The tiles z10-z16 holding a fixed sample of features (shuffled, fixed) are fetched at
 concurrency 1 and 8 by a small asyncio HTTP/1.1 keep-alive client (its ceiling is measured
-against a trivial server). tipg 1.6.1 is installed from PyPI into `bench/.venv/tipg` and asked
+against a trivial asyncio server, and uvicorn's own cost against an ASGI app doing nothing). tipg 1.6.1 is installed from PyPI into `bench/.venv/tipg` and asked
 for the same attributes (`?properties=`) with the same buffer (64). Each server is one
-uvicorn process (asyncio and h11 as `onemap serve` runs, or uvloop and httptools with
-`--http httptools`, installed for the bench only), started on a free port, stopped by PID.
+uvicorn process (uvloop and httptools, as `onemap serve` runs, or asyncio and h11 with
+`--http h11`), started on a free port, stopped by PID.
 The database is a throw-away copy of `onemap` (a fresh seed when `onemap` is in use).
 """
 
@@ -158,18 +158,16 @@ class Server:
                 self.process.wait()
 
 
-# The HTTP stacks of uvicorn: what `onemap serve` runs today (pure Python), and the one
-# `uvicorn[standard]` brings (C parser, libuv loop), installed here for the bench only.
+# The HTTP stacks of uvicorn: the one `onemap serve` runs (uvicorn[standard]: C parser,
+# libuv loop; installed into tipg's environment for the bench), and
+# uvicorn's pure-Python one.
 STACKS = {"h11": ("asyncio", "h11"), "httptools": ("uvloop", "httptools")}
-EXTRAS = ROOT / "bench" / ".venv" / "http-extras"
 
 
 def ensure_fast_http(tipg_python: Path) -> None:
+    """uvloop and httptools for tipg (this project has them from uvicorn[standard])."""
     subprocess.run([str(tipg_python), "-m", "pip", "install", "--quiet", "uvloop", "httptools"],
                    check=True)
-    if not (EXTRAS / "httptools").exists():
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target",
-                        str(EXTRAS), "uvloop", "httptools"], check=True)
 
 
 def uvicorn_argv(python: str, app: str, port: int, stack: str, factory: bool = False) -> list[str]:
@@ -182,10 +180,9 @@ def uvicorn_argv(python: str, app: str, port: int, stack: str, factory: bool = F
 def onemap_server(name: str, url: str, cache_bytes: int, stack: str) -> Server:
     port = free_port()
     server = Server(name, port, lambda t, layer: f"/tiles/{layer}/{t.z}/{t.x}/{t.y}.mvt")
-    extras = {"PYTHONPATH": str(EXTRAS)} if stack != "h11" else {}
     server.start(uvicorn_argv(sys.executable, "service.app:create_app", port, stack, True),
                  {"ONEMAP_DATABASE_URL": url, "ONEMAP_GRADING_INTERVAL_SECONDS": "0",
-                  "ONEMAP_TILES_CACHE_BYTES": str(cache_bytes), **extras}, "/healthz")
+                  "ONEMAP_TILES_CACHE_BYTES": str(cache_bytes)}, "/healthz")
     return server
 
 
@@ -219,6 +216,19 @@ def trivial_server() -> None:
         server = await asyncio.get_running_loop().create_server(Echo, "127.0.0.1", int(sys.argv[2]))
         await server.serve_forever()
     asyncio.run(serve())
+
+
+EMPTY_TILE = b"\x1a" * 2400  # the size of a risk_units tile
+
+
+async def empty_tile_app(scope, receive, send) -> None:
+    """An ASGI app answering a fixed tile-sized body: what uvicorn costs by itself."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/vnd.mapbox-vector-tile"),
+                            (b"content-length", str(len(EMPTY_TILE)).encode())]})
+    await send({"type": "http.response.body", "body": EMPTY_TILE})
 
 
 # -- the load client -------------------------------------------------------------------------
@@ -342,8 +352,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--features", type=int, default=70, help="sampled features per layer")
-    parser.add_argument("--http", choices=list(STACKS), default="h11",
-                        help="uvicorn's HTTP stack for both servers (h11: as `onemap serve` now)")
+    parser.add_argument("--http", choices=list(STACKS), default="httptools",
+                        help="uvicorn's HTTP stack for both servers (httptools: as `onemap "
+                             "serve` runs)")
     args = parser.parse_args()
     console = Console()
     tipg_python = ensure_tipg(console)
@@ -365,10 +376,14 @@ def main() -> None:
         trivial = Server("trivial", free_port(), None)
         servers.append(trivial)
         trivial.start([sys.executable, __file__, "--serve-trivial", str(trivial.port)], {}, "/")
+        empty = Server("uvicorn, no work", free_port(), None)
+        servers.append(empty)
+        empty.start(uvicorn_argv(sys.executable, "bench.tiles:empty_tile_app", empty.port,
+                                 args.http), {"PYTHONPATH": str(ROOT)}, "/")
         servers += [onemap_server("onemap cold", url, 0, args.http),
                     onemap_server("onemap warm", url, 256 * 2**20, args.http),
                     tipg_server(tipg_python, url, properties, args.http)]
-        http = servers[1:]
+        http = servers[2:]
         results: dict[tuple[str, str, int], list[Run]] = {}
         for name, layer in layers.items():
             console.print(f"{name}: {len(tiles[name])} tiles "
@@ -385,6 +400,8 @@ def main() -> None:
                             asyncio.run(load(server.port, paths[server.name], c)))
                     results.setdefault((name, "client ceiling", c), []).append(
                         asyncio.run(load(trivial.port, ["/"] * len(tiles[name]), c)))
+                    results.setdefault((name, "uvicorn, no work", c), []).append(
+                        asyncio.run(load(empty.port, ["/"] * len(tiles[name]), c)))
         console.print(f"uvicorn stack: {args.http}; {args.repeat} runs")
         report(console, results, layers, tiles, url)
     finally:
@@ -408,11 +425,14 @@ def report(console: Console, results, layers, tiles, url: str) -> None:
             rate = {s: statistics.median(r.rate for r in results[(layer, s, c)])
                     for s in ("raw SQL", "onemap cold", "onemap warm", "tipg")}
             mean = {s: statistics.median(statistics.fmean(r.latencies) for r in results[(layer, s, c)])
-                    for s in ("raw SQL", "onemap cold")}
+                    for s in ("raw SQL", "onemap cold", "uvicorn, no work")}
+            # the least any uvicorn tile server could take: the query plus uvicorn's own round trip
+            floor = mean["raw SQL"] + mean["uvicorn, no work"]
             console.print(f"{layer} c={c}: cold/tipg {rate['onemap cold'] / rate['tipg']:.1f}×, "
                           f"warm/tipg {rate['onemap warm'] / rate['tipg']:.1f}×, "
                           f"cold mean latency / raw {mean['onemap cold'] / mean['raw SQL']:.2f}×, "
-                          f"raw rate / cold {rate['raw SQL'] / rate['onemap cold']:.2f}×")
+                          f"raw rate / cold {rate['raw SQL'] / rate['onemap cold']:.2f}×, "
+                          f"cold / (raw + uvicorn alone) {mean['onemap cold'] / floor:.2f}×")
     for name, layer in layers.items():  # like for like: where both serve single features
         start = build_query(layer).individual_from
         single = {i for i, t in enumerate(tiles[name]) if t.z >= start}

@@ -123,8 +123,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        telemetry=None if settings.api.telemetry else
+        {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.add_middleware(tiles.TileShortcut)  # inside the error handling added next
     install_error_handlers(app)
     if settings.api.cors_origins:
         # added last, so it wraps everything, error answers included

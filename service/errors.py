@@ -100,14 +100,14 @@ def answer_for(exc: BaseException) -> ErrorAnswer | None:
     return None
 
 
-async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+def known_error_response(method: str, path: str, exc: BaseException) -> JSONResponse | None:
+    """The answer to `exc` if it is a listed kind of error, else None."""
     answer = answer_for(exc)
-    if answer is None:  # registered only for listed classes; kept safe all the same
-        raise exc
+    if answer is None:
+        return None
     if answer.generic is not None:
         # the database's own words stay in the log
-        logger.warning("%s %s: %s: %s", request.method, request.url.path,
-                       type(exc).__name__, str(exc).strip())
+        logger.warning("%s %s: %s: %s", method, path, type(exc).__name__, str(exc).strip())
         return error_response(answer.status, answer.code, answer.generic)
     extra = {}
     if isinstance(exc, ImportRejected):
@@ -115,6 +115,13 @@ async def _known_error(request: Request, exc: Exception) -> JSONResponse:
     if parameter := getattr(exc, "parameter", None):
         extra["parameter"] = parameter
     return error_response(answer.status, answer.code, str(exc), **extra)
+
+
+async def _known_error(request: Request, exc: Exception) -> JSONResponse:
+    response = known_error_response(request.method, request.url.path, exc)
+    if response is None:  # registered only for listed classes; kept safe all the same
+        raise exc
+    return response
 
 
 def _parameter_name(loc: tuple) -> str:

@@ -100,6 +100,16 @@ def test_requests_answer_503_without_the_database_message(closed_port_url, setti
                                "description": "the database does not answer (connection refused)"}
 
 
+def test_tiles_answer_503_when_the_database_is_down(closed_port_url, settings_for):
+    with TestClient(create_app(settings_for(closed_port_url))) as client:
+        response = client.get("/tiles/risk_units/12/3287/1632.mvt")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "10"
+    assert response.json()["code"] == "ServiceUnavailable"
+    assert "refused" in response.json()["description"]
+
+
 def _wait_for(client: TestClient, path: str, status: int, within: float = 15.0):
     deadline = time.monotonic() + within
     while True:

@@ -178,6 +178,15 @@ def test_etag_304_cache_control_and_gzip(client):
     assert "content-encoding" not in refused.headers
 
 
+def test_head_answers_the_headers_of_get(client):
+    path = "/tiles/risk_units/13/6574/3265.mvt"
+    got = client.get(path, headers={"Accept-Encoding": "identity"})
+    head = client.head(path, headers={"Accept-Encoding": "identity"})
+    assert head.status_code == got.status_code == 200 and head.content == b""
+    for name in ("etag", "content-type", "cache-control", "vary", "content-length"):
+        assert head.headers[name] == got.headers[name], name
+
+
 def test_an_empty_tile_answers_204(client):
     answer = client.get("/tiles/risk_units/14/0/0.mvt")
     assert answer.status_code == 204 and answer.content == b""
