@@ -198,6 +198,35 @@ LAYERS: tuple[Layer, ...] = (
             _attr("rectified_on", "date", "整改完成日期", "Rectified on"), _DISTRICT, _SYNTHETIC,
         ),
     ),
+    # Derived by the shelter analysis (migration 008; layers/shelters/gaps.py).
+    Layer(
+        name="shelter_gaps", table="shelter_gaps", title="避难场所覆盖缺口",
+        title_en="Shelter gaps",
+        description="步行范围内没有避难位置的居民（考虑容量；300 米块聚合，按街镇切分）。"
+                    "Residents with no place in a shelter within walking range (capacity "
+                    "counted; 300 m blocks, cut along sub-districts).",
+        id_column="id", geometry_types=_POLYGONAL, minzoom=8, maxzoom=16,
+        attributes=(
+            _DISTRICT,
+            _attr("subdistrict_code", "string", "所属街镇代码", "Sub-district code",
+                  reference=Reference("subdistricts", "code")),
+            _attr("residents", "integer", "无避难位置人口", "Residents without a place"),
+            _attr("area_km2", "number", "面积（平方千米）", "Area (km²)"),
+            _attr("built_at", "datetime", "计算时间", "Built at"), _SYNTHETIC,
+        ),
+    ),
+    Layer(
+        name="candidate_sites", table="candidate_sites", title="避难场所备选场地",
+        title_en="Candidate shelter sites",
+        description="可建设避难场所的公园、广场、学校操场等（导入）。"
+                    "Parks, squares and school grounds where a shelter could go (imported).",
+        id_column="id", geometry_types=_POINT, minzoom=10, maxzoom=18,
+        attributes=(
+            _CODE, _NAME, _attr("site_type", "string", "场地类型", "Site type", _SITE_TYPES),
+            _attr("area_m2", "number", "可用面积（平方米）", "Usable area (m²)"), _DISTRICT,
+            _SYNTHETIC,
+        ),
+    ),
     # Its table comes with migration 002: published only where that table exists, and
     # only while these columns match it (build_catalogue checks).
     Layer(

@@ -10,16 +10,15 @@ process that grades and every service worker share it. Parameters: `[density]` i
 
 from __future__ import annotations
 
-import json
 import math
 import tomllib
 from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
+from geodata.rasters import StoredRaster, store_raster
 from layers.grading import RULES_FILE, RulesError
 
 NAME = "risk_density"
@@ -103,33 +102,15 @@ def compute(conn: psycopg.Connection, params: DensityParameters | None = None) -
     return Surface(per_km2.astype(np.float32), from_origin(minx, maxy, cell, cell), cell, vmax)
 
 
-def to_cog(surface: Surface) -> bytes:
-    """The surface as Cloud-Optimised GeoTIFF bytes (deflate, tiled, with overviews)."""
-    height, width = surface.values.shape
-    with MemoryFile() as memfile:
-        with memfile.open(driver="COG", width=width, height=height, count=1, dtype="float32",
-                          crs=CRS, transform=surface.transform, nodata=0.0, compress="deflate",
-                          predictor=3, blocksize=512, overview_resampling="average") as ds:
-            ds.write(surface.values, 1)
-            ds.update_tags(units="weighted risk units per km2", vmax=str(surface.vmax))
-        return memfile.read()
-
-
 def rebuild(conn: psycopg.Connection, run_id: int | None = None,
             params: DensityParameters | None = None) -> Surface:
-    """Compute the surface and store it (in the caller's transaction)."""
+    """Compute the surface and store it (in the caller's transaction); the tile services
+    learn of the new surface the way they learn of changed tables."""
     params = params or load_parameters()
     surface = compute(conn, params)
-    height, width = surface.values.shape
-    conn.execute(
-        """INSERT INTO rasters (name, cog, crs, width, height, cell_m, vmax, source_run, parameters)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (name) DO UPDATE SET cog = EXCLUDED.cog, crs = EXCLUDED.crs,
-               width = EXCLUDED.width, height = EXCLUDED.height, cell_m = EXCLUDED.cell_m,
-               vmax = EXCLUDED.vmax, built_at = clock_timestamp(), source_run = EXCLUDED.source_run,
-               parameters = EXCLUDED.parameters""",
-        [NAME, to_cog(surface), CRS, width, height, params.cell_m, surface.vmax, run_id,
-         json.dumps({"weights": params.weights, "bandwidth_m": params.bandwidth_m})])
-    # the tile services learn of the new surface the way they learn of changed tables
-    conn.execute("SELECT bump_layer_versions(%s)", [NAME])
+    store_raster(conn, StoredRaster(NAME, surface.values, surface.transform, CRS, params.cell_m,
+                                    surface.vmax, {"weights": params.weights,
+                                                   "bandwidth_m": params.bandwidth_m}),
+                 source_run=run_id, tags={"units": "weighted risk units per km2",
+                                          "vmax": surface.vmax})
     return surface

@@ -6,6 +6,13 @@ the map style, the page's legend and any chart use the same colours and words
 fill and outlines: no online base map is needed) and the layers of the one map on top,
 from the service's vector tiles. It has no text layers: those need glyphs from a font
 server, which an intranet does not have; the page writes the district names as HTML.
+
+The planners' layers have colours of their own, kept apart from the four grades so that
+nobody reads them as risk: shelters in the greens of shelter signs, by class; the shelter
+area per resident (a choropleth of `GET /analysis/shelters` as GeoJSON) in magenta below
+the standard and green above it; residents without a shelter place in violet hatching.
+Their legends are in the style's metadata (`onemap:legends`), the hatching's pattern too
+(`onemap:patterns`: the page draws it, as there is no sprite).
 """
 
 from __future__ import annotations
@@ -56,11 +63,68 @@ BACKGROUND = "#F3F1EB"
 DISTRICT_FILL = "#FCFBF7"
 DISTRICT_LINE = "#6F6A60"
 SUBDISTRICT_LINE = "#A7A195"
-SHELTER = "#2E9D5B"
 RESOURCE = "#7B4FD0"
 DANGER = "#3B3B3B"
 
 SUBDISTRICT_OUTLINES_FROM = 10   # zoom where the sub-district outlines appear
+
+
+@dataclass(frozen=True)
+class Swatch:
+    """A colour of a legend that is not a grade, and what it stands for."""
+
+    value: str
+    colour: str
+    label_zh: str
+    label_en: str
+
+
+# Shelter classes of GB 51143-2015: greens (the colour of shelter signs), darker for larger.
+SHELTER_CLASSES: tuple[Swatch, ...] = (
+    Swatch("emergency", "#43A047", "紧急避难场所", "Emergency"),
+    Swatch("fixed", "#1B6E35", "固定避难场所", "Fixed"),
+    Swatch("central", "#0A3D1E", "中心避难场所", "Central"),
+)
+SHELTER_OTHER = "#6E8B74"          # a class the legend does not know
+
+
+@dataclass(frozen=True)
+class ProvisionBin:
+    """A class of the shelter-area choropleth: area per resident as a share of the standard."""
+
+    meets: bool                # meets the standard (the analysis' `meets_standard`)
+    low: float                 # share of the standard, from (inclusive) ...
+    high: float | None         # ... to (exclusive); None: no upper bound
+    colour: str
+
+
+# Magenta below the standard, green above it (ColorBrewer PiYG, safe for colour blindness),
+# darker the further from it; neither can pass for a grade's red, orange, yellow or blue.
+SHELTER_PROVISION: tuple[ProvisionBin, ...] = (
+    ProvisionBin(False, 0.0, 0.5, "#8E0152"),
+    ProvisionBin(False, 0.5, 0.8, "#C51B7D"),
+    ProvisionBin(False, 0.8, None, "#E592C0"),   # up to the standard itself
+    ProvisionBin(True, 1.0, 1.5, "#B8E186"),
+    ProvisionBin(True, 1.5, 2.0, "#6BAE3A"),
+    ProvisionBin(True, 2.0, None, "#33701A"),
+)
+NO_RESIDENTS = Swatch("", "#C9C6BE", "无常住人口", "No residents")
+PROVISION_OPACITY = 0.62
+PROVISION_SUBDISTRICTS_FROM = SUBDISTRICT_OUTLINES_FROM
+PROVISION_LAYER = "shelter_provision"   # the page's name for the choropleth's style layers
+PROVISION_DATA = {"districts": "/analysis/shelters?format=geojson",
+                  "subdistricts": "/analysis/shelters?level=subdistricts&format=geojson"}
+
+# Residents without a shelter place within walking range: violet hatching (it must read over
+# the choropleth's solid fills), stronger where more of them live on a km² (a patch's total
+# would darken large rural patches of few people). There is no sprite on an intranet: the
+# page draws the pattern named here from `onemap:patterns`; a client that does not, draws
+# the outlines only.
+SHELTER_GAP = "#4E2382"
+SHELTER_GAP_LINE = "#3A1766"
+SHELTER_GAP_PATTERN = "onemap-hatch-shelter-gaps"
+PATTERNS = {SHELTER_GAP_PATTERN: {"colour": SHELTER_GAP, "size": 7, "width": 2}}  # px
+SHELTER_GAP_DENSITY = ((50, 0.35), (1000, 0.65), (10000, 1.0))   # residents per km², opacity
 
 
 def grade_colour(grade: str) -> GradeColour:
@@ -120,6 +184,107 @@ def _zoom_ramp(*stops: float) -> list:
     return ["interpolate", ["linear"], ["zoom"], *stops]
 
 
+def _shelters(layer: Layer) -> list[dict]:
+    """Shelters coloured by class, the circle's area growing with the effective area."""
+    pairs: list[Any] = []
+    for entry in SHELTER_CLASSES:
+        pairs += [entry.value, entry.colour]
+    colour = ["match", ["coalesce", ["get", "class"], ""], *pairs, SHELTER_OTHER]
+    root = ["sqrt", ["to-number", ["coalesce", ["get", "effective_area_m2"], 2000]]]
+
+    def size(small: float, large: float) -> list:  # 1,000 m² to 400,000 m² (a central one)
+        return ["interpolate", ["linear"], root, 1000 ** 0.5, small, 400_000 ** 0.5, large]
+
+    circle = _circle(layer, "shelters", colour,
+                     ["interpolate", ["linear"], ["zoom"], 10, size(2.5, 9), 16, size(5, 18)],
+                     tile_minzoom(layer))
+    circle["paint"] |= {"circle-stroke-width": 1.2, "circle-opacity": 0.92}
+    return [circle]
+
+
+def _shelter_gaps(layer: Layer) -> list[dict]:
+    density = ["/", ["to-number", ["get", "residents"], 0],
+               ["max", ["to-number", ["get", "area_km2"], 1], 0.01]]
+    ramp = [v for stop in SHELTER_GAP_DENSITY for v in stop]
+    common = {"source": layer.name, "source-layer": layer.name,
+              "minzoom": tile_minzoom(layer), "layout": {"visibility": "none"}}
+    return [
+        {"id": "shelter-gaps-fill", "type": "fill", **common,
+         "paint": {"fill-pattern": SHELTER_GAP_PATTERN,
+                   "fill-opacity": ["interpolate", ["linear"], density, *ramp]}},
+        {"id": "shelter-gaps-line", "type": "line", **common,
+         "layout": {**common["layout"], "line-join": "round"},
+         "paint": {"line-color": SHELTER_GAP_LINE, "line-width": _zoom_ramp(8, 0.6, 14, 1.6),
+                   "line-dasharray": [2, 1]}},
+    ]
+
+
+def _candidate_sites(layer: Layer) -> list[dict]:
+    circle = _circle(layer, "candidate-sites", "#FFFFFF", _zoom_ramp(10, 3, 16, 7),
+                     tile_minzoom(layer), stroke=SHELTER_CLASSES[1].colour)
+    circle["paint"]["circle-stroke-width"] = 2
+    return [circle]
+
+
+def provision_colour() -> list:
+    """The choropleth's colour: pass or fail, shaded by area per resident over the standard."""
+    per_resident = ["get", "area_per_resident_m2"]
+    share = ["/", ["to-number", per_resident], ["to-number", ["get", "standard_m2"]]]
+
+    def steps(meets: bool) -> list:
+        bins = [b for b in SHELTER_PROVISION if b.meets == meets]
+        expression: list[Any] = ["step", share, bins[0].colour]
+        for b in bins[1:]:
+            expression += [b.low, b.colour]
+        return expression
+
+    return ["case", ["!=", ["typeof", per_resident], "number"], NO_RESIDENTS.colour,
+            ["==", ["get", "meets_standard"], True], steps(True), steps(False)]
+
+
+def _shelter_provision(base_url: str) -> tuple[dict[str, dict], list[dict]]:
+    """The choropleth's GeoJSON sources and style layers: districts, then from zoom 10 the
+    sub-districts. Hidden: the page fetches the data when someone shows them."""
+    sources, layers = {}, []
+    for level, zooms, width in (("districts", {"maxzoom": PROVISION_SUBDISTRICTS_FROM}, 1.2),
+                                ("subdistricts", {"minzoom": PROVISION_SUBDISTRICTS_FROM}, 0.7)):
+        source = f"{PROVISION_LAYER}_{level}"
+        sources[source] = {"type": "geojson", "data": base_url + PROVISION_DATA[level]}
+        common = {"source": source, "metadata": {"onemap:layer": PROVISION_LAYER}, **zooms}
+        layers += [
+            {"id": f"shelter-provision-{level}", "type": "fill", **common,
+             "layout": {"visibility": "none"},
+             "paint": {"fill-color": provision_colour(), "fill-opacity": PROVISION_OPACITY}},
+            {"id": f"shelter-provision-{level}-line", "type": "line", **common,
+             "layout": {"visibility": "none", "line-join": "round"},
+             "paint": {"line-color": "#FFFFFF", "line-width": width, "line-opacity": 0.8}},
+        ]
+    return sources, layers
+
+
+def planners_legends() -> dict[str, Any]:
+    """Legends of the planners' layers (not grades): by style layer group, for the page."""
+    return {
+        "shelters": [asdict(s) for s in SHELTER_CLASSES],
+        PROVISION_LAYER: {
+            "bins": [asdict(b) for b in SHELTER_PROVISION],
+            "no_residents": asdict(NO_RESIDENTS),
+            "standard_property": "standard_m2",
+            "label_zh": "人均避难场所面积（平方米/人）",
+            "label_en": "Shelter area per resident (m²)",
+            "meets_zh": "达标", "meets_en": "meets the standard",
+            "fails_zh": "未达标", "fails_en": "below the standard",
+        },
+        "shelter_gaps": {
+            "colour": SHELTER_GAP, "outline": SHELTER_GAP_LINE,
+            "pattern": SHELTER_GAP_PATTERN,
+            "stops": [{"density": d, "opacity": o} for d, o in SHELTER_GAP_DENSITY],
+            "label_zh": "无避难位置居民（人/平方千米）",
+            "label_en": "Residents without a shelter place (per km²)",
+        },
+    }
+
+
 def _area_risk(layer: Layer) -> list[dict]:
     # choropleths of the area risk: present but hidden; the page switches them on
     return [{
@@ -168,7 +333,11 @@ def _layers_for(layer: Layer) -> list[dict]:
         return layers + [_circle(layer, "monitoring-points", colour_by("grade"),
                                  _zoom_ramp(12, 2.5, 17, 5), start)]
     if name == "shelters":
-        return [_circle(layer, "shelters", SHELTER, _zoom_ramp(10, 3, 16, 7), tile_minzoom(layer))]
+        return _shelters(layer)
+    if name == "shelter_gaps":
+        return _shelter_gaps(layer)
+    if name == "candidate_sites":
+        return _candidate_sites(layer)
     if name == "resources":
         return [_circle(layer, "resources", RESOURCE, _zoom_ramp(10, 3, 16, 6),
                         tile_minzoom(layer))]
@@ -189,22 +358,31 @@ def _layers_for(layer: Layer) -> list[dict]:
 # Drawing order, bottom to top.
 # Monitoring points go under the risk units: there are seven times as many, mostly without
 # an alarm (grey), and on top they would hide the units' four colours.
-DRAW_ORDER = ("districts", "area_risk_districts", "area_risk_subdistricts", "area_risk_grid",
-              "subdistricts", "monitoring_points", "risk_units", "shelters", "resources",
-              "hidden_dangers", "alarms")
+# The shelter-area choropleth (not a tiled layer) goes right above the districts.
+DRAW_ORDER = ("districts", PROVISION_LAYER, "area_risk_districts", "area_risk_subdistricts",
+              "area_risk_grid", "subdistricts", "shelter_gaps", "monitoring_points",
+              "risk_units", "shelters", "candidate_sites", "resources", "hidden_dangers",
+              "alarms")
 
 
 def style_document(layers: Iterable[Layer], base_url: str, name: str = "城市安全风险一张图") -> dict:
     """The MapLibre style (version 8) for the tiled `layers`, sources at `base_url`.
 
     Every source is the TileJSON of a layer (`/tiles/{layer}.json`); layers the style has
-    no drawing for are left out, and so are their sources.
+    no drawing for are left out, and so are their sources. Where there are districts and
+    shelters, the shelter-area choropleth comes with two GeoJSON sources (the analysis).
     """
     by_name = {layer.name: layer for layer in layers if has_tiles(layer)}
     style_layers: list[dict] = [{"id": "background", "type": "background",
                                  "paint": {"background-color": BACKGROUND}}]
     sources: dict[str, dict] = {}
     for layer_name in DRAW_ORDER:
+        if layer_name == PROVISION_LAYER:
+            if {"districts", "shelters"} <= set(by_name):
+                provision_sources, provision_layers = _shelter_provision(base_url)
+                sources |= provision_sources
+                style_layers += provision_layers
+            continue
         layer = by_name.get(layer_name)
         if layer is None:
             continue
@@ -219,7 +397,8 @@ def style_document(layers: Iterable[Layer], base_url: str, name: str = "城市�
         style |= {"center": [round((west + east) / 2, 5), round((south + north) / 2, 5)],
                   "zoom": 8}
     return style | {
-        "metadata": {"onemap:legend": legend(),
+        "metadata": {"onemap:legend": legend(), "onemap:legends": planners_legends(),
+                     "onemap:patterns": PATTERNS,
                      "onemap:individual_from": {n: individual_from(layer)
                                                 for n, layer in by_name.items()
                                                 if individual_from(layer)}},

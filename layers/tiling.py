@@ -68,7 +68,13 @@ TILING: dict[str, LayerTiling] = {
     # 220 kB; the z12 cells are 500 m wide, fine enough to read the network's layout)
     "monitoring_points": LayerTiling(attributes=("name", "grade", "kind", "district_code"),
                                      individual_from=13, minzoom=0),
-    "shelters": LayerTiling(attributes=("name", "class", "district_code")),
+    # the effective area sizes a shelter's circle
+    "shelters": LayerTiling(attributes=("name", "class", "effective_area_m2", "district_code")),
+    # residents and area: the map shades a gap by residents per km²
+    "shelter_gaps": LayerTiling(attributes=("residents", "area_km2", "subdistrict_code",
+                                            "district_code")),
+    "candidate_sites": LayerTiling(attributes=("code", "name", "site_type", "area_m2",
+                                               "district_code")),
     "resources": LayerTiling(attributes=("name", "type", "district_code")),
     "hidden_dangers": LayerTiling(attributes=("title", "level", "status", "district_code")),
     "alarms": LayerTiling(attributes=("grade", "state", "monitoring_point_id",

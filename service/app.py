@@ -27,6 +27,7 @@ from service.routers import (
     landing,
     pages,
     raster,
+    shelters,
     stats,
     styles,
     tiles,
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(raster.router)  # before the vector tiles: it owns /tiles/risk_density…
     app.include_router(tiles.router)  # vector tiles and TileJSON: /tiles/{layer}…
     app.include_router(styles.router)
+    app.include_router(shelters.router)  # /analysis/shelters…
     return app
 
 

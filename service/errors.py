@@ -43,6 +43,15 @@ class InvalidParameter(OnemapError, ValueError):
         self.parameter = parameter
 
 
+class AnalysisParameterError(InvalidParameter):
+    """A bad parameter of the analysis API (answers 422, as FastAPI does; the OGC API
+    - Features endpoints answer 400 as that standard says)."""
+
+
+# Paths whose request validation answers 422 rather than the OGC API's 400.
+UNPROCESSABLE_PREFIXES = ("/analysis/",)
+
+
 @dataclass(frozen=True)
 class ErrorAnswer:
     status: int
@@ -59,6 +68,7 @@ ERROR_ANSWERS: dict[type[BaseException], ErrorAnswer] = {
     ForbiddenError: ErrorAnswer(403, "Forbidden"),
     UnauthorizedError: ErrorAnswer(401, "Unauthorized"),
     CRSNameError: ErrorAnswer(400, "InvalidParameterValue"),
+    AnalysisParameterError: ErrorAnswer(422, "InvalidParameterValue"),
     InvalidParameter: ErrorAnswer(400, "InvalidParameterValue"),
     ImportRejected: ErrorAnswer(422, "ImportRejected"),
     DatabaseSetupError: ErrorAnswer(503, "ServiceUnavailable"),
@@ -136,7 +146,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
                 for e in exc.errors()]
     description = "; ".join(f"invalid parameter {name!r}: {msg}" for name, msg in problems)
     extra = {"parameter": problems[0][0]} if problems else {}
-    return error_response(400, "InvalidParameterValue", description or "invalid request", **extra)
+    status = 422 if request.url.path.startswith(UNPROCESSABLE_PREFIXES) else 400
+    return error_response(status, "InvalidParameterValue", description or "invalid request",
+                          **extra)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""Grading on a timer while the service runs: expiring manual grades take effect on time.
+"""Grading on a timer while the service runs: expiring manual grades take effect on time,
+and derived layers whose inputs changed (the shelter gaps) are rebuilt.
 
 The run happens in a worker thread on a connection of its own (grading takes a lock, so
 several workers or processes never grade at once). A failed run is logged, never fatal.
@@ -13,6 +14,7 @@ import psycopg
 from starlette.concurrency import run_in_threadpool
 
 from layers.grading import regrade
+from layers.shelters.gaps import refresh_if_stale
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +24,11 @@ async def grade_periodically(conninfo: str, connect_kwargs: dict, interval_secon
 
     def run_once():
         with psycopg.connect(conninfo, **connect_kwargs) as conn:
-            return regrade(conn, requested_by="service:timer")
+            report = regrade(conn, requested_by="service:timer")
+            gaps = refresh_if_stale(conn)
+        if gaps is not None:
+            logger.info("shelter gaps rebuilt: %d areas", gaps)
+        return report
 
     while True:
         await asyncio.sleep(interval_seconds)

@@ -4,7 +4,8 @@ Databases made here (never the user's own `onemap` database), named per test ses
 two runs on one server do not collide, and dropped at the end:
 - `<prefix>_base`: schema, reference data and the districts; the template of the others;
 - `<prefix>`: the base plus the demonstration dataset, seeded once per session;
-- a scratch copy of either per test that changes data (`scratch_base_url`, `scratch_url`).
+- a scratch copy of either per test that changes data (`scratch_base_url`, `scratch_url`),
+  or of the seeded one per module (`module_scratch_url`).
 """
 
 from __future__ import annotations
@@ -134,6 +135,12 @@ def scratch_base_url(admin, base_url, server_url):
 @pytest.fixture
 def scratch_url(admin, seeded_url, server_url):
     """A private copy of the seeded database, for tests that change data."""
+    yield from _scratch(admin, server_url, PREFIX)
+
+
+@pytest.fixture(scope="module")
+def module_scratch_url(admin, seeded_url, server_url):
+    """A private copy of the seeded database shared by the tests of a module."""
     yield from _scratch(admin, server_url, PREFIX)
 
 

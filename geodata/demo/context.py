@@ -59,6 +59,7 @@ class DemoContext:
     roads: list = field(default_factory=list)   # (name, projected LineString)
     industrial: list = field(default_factory=list)  # (name, projected centre Point, radius m)
     seats: dict = field(default_factory=dict)   # code -> projected Point
+    model: DensityModel | None = None           # where people live (geodata.population)
     centre: Point | None = None
 
     @property
@@ -93,6 +94,7 @@ def build_context(districts, seed: int, cfg: dict | None = None) -> DemoContext:
     model = DensityModel(cfg["city"]["centre"],
                          [d["seat"] for d in cfg["districts"].values()],
                          cfg["terrain"]["mountain_foot"])
+    ctx.model = model
     ctx.grid = build_grid(districts, model)
     to_gk = Transformer.from_crs(WGS84, XIAN_GK, always_xy=True)
 

@@ -20,7 +20,7 @@ from pyproj import Transformer
 from rich.progress import Progress
 
 from geodata.boundaries import demonstration_districts, load_districts
-from geodata.datums import WGS84, XIAN_GK
+from geodata.datums import WGS84, XIAN_GK, project_to_local
 from geodata.demo import (
     hidden_dangers,
     monitoring,
@@ -29,8 +29,10 @@ from geodata.demo import (
     shelters,
     subdistricts,
 )
-from geodata.demo.context import build_context
+from geodata.demo.context import DemoContext, build_context
 from geodata.errors import OnemapError
+from geodata.population import RASTER_NAME, DensityModel, build_raster, zone_totals
+from geodata.rasters import store_raster
 
 DEFAULT_SEED = 610100
 # load order (parents first); deletion runs the other way
@@ -62,14 +64,16 @@ class SeedReport:
     replaced: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     districts_loaded: int = 0
+    population: str = ""          # what became of the population surface
     seconds: float = 0.0
 
 
 def generate(districts: gpd.GeoDataFrame, seed: int = DEFAULT_SEED, first_unit_id: int = 1,
-             step=lambda name: None) -> dict[str, list[dict]]:
+             step=lambda name: None, ctx: DemoContext | None = None) -> dict[str, list[dict]]:
     """The whole dataset as rows per layer (geometries in metres, EPSG:4545)."""
-    step("preparing the population grid")
-    ctx = build_context(districts, seed)
+    if ctx is None:
+        step("preparing the population grid")
+        ctx = build_context(districts, seed)
     out = {}
     step("sub-districts")
     out["subdistricts"] = subdistricts.generate(ctx)
@@ -157,6 +161,28 @@ def _refuse_orphaning(conn: psycopg.Connection) -> None:
             "risk units first (or those rows without risk_unit_code); nothing was changed")
 
 
+def publish_modelled_population(conn: psycopg.Connection, districts: gpd.GeoDataFrame,
+                                model: DensityModel) -> str:
+    """Store the modelled population surface, unless an imported one is in place, and give
+    the demonstration sub-districts its residents. Says what it did."""
+    stored = conn.execute("SELECT parameters->>'source' FROM rasters WHERE name = %s",
+                          [RASTER_NAME]).fetchone()
+    if stored is not None and stored[0] != "model":
+        return "kept the imported population surface"
+    raster = build_raster(districts, model)
+    store_raster(conn, raster, tags={"units": "residents per cell"})
+    rows = conn.execute("SELECT code, ST_AsBinary(geom) FROM subdistricts WHERE synthetic "
+                        "ORDER BY code").fetchall()
+    if rows:
+        polys = project_to_local(shapely.from_wkb([bytes(r[1]) for r in rows]))
+        totals = zone_totals(raster, polys)
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE subdistricts SET population = %s WHERE code = %s",
+                            [(int(round(t)), r[0]) for t, r in zip(totals, rows)])
+    return (f"modelled population surface, {raster.shape[1]}×{raster.shape[0]} cells of "
+            f"{raster.cell_m:g} m, {int(raster.values.sum(dtype=np.float64)):,} residents")
+
+
 def database_is_empty(conn: psycopg.Connection) -> bool:
     return all(s == 0 and r == 0 for s, r in _layer_counts(conn).values())
 
@@ -168,7 +194,7 @@ def seed_database(conn: psycopg.Connection, seed: int = DEFAULT_SEED, replace: b
     report = SeedReport(seed=seed)
     bar = Progress(transient=True) if progress else nullcontext()
     with bar, conn.transaction():
-        task = bar.add_task("seeding", total=9) if progress else None
+        task = bar.add_task("seeding", total=10) if progress else None
 
         def step(label: str) -> None:
             if progress:
@@ -194,7 +220,10 @@ def seed_database(conn: psycopg.Connection, seed: int = DEFAULT_SEED, replace: b
         if "risk_units" in report.skipped:
             report.skipped.setdefault("hidden_dangers", "they belong to the imported risk units")
         first_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM risk_units").fetchone()[0]
-        data = generate(districts_frame(conn), seed, first_unit_id=first_id, step=step)
+        step("preparing the population grid")
+        frame = districts_frame(conn)
+        ctx = build_context(frame, seed)
+        data = generate(frame, seed, first_unit_id=first_id, step=step, ctx=ctx)
         if "risk_units" in report.skipped:
             for row in data["monitoring_points"]:
                 row["risk_unit_id"] = None
@@ -212,6 +241,8 @@ def seed_database(conn: psycopg.Connection, seed: int = DEFAULT_SEED, replace: b
         if "risk_units" in report.loaded:
             conn.execute("SELECT setval(pg_get_serial_sequence('risk_units', 'id'), "
                          "(SELECT max(id) FROM risk_units))")
+        step("population surface")
+        report.population = publish_modelled_population(conn, frame, ctx.model)
         for table in LAYERS:
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
     report.seconds = time.perf_counter() - started

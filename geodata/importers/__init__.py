@@ -4,6 +4,7 @@ A file is read (`reading`), each of its rows checked against the layer's declare
 (`specs`, `values`, `geometry`) and what the database knows (`context`, `checks`), and
 only if every row passes are they loaded, in one transaction (`loading`). Imported rows
 are real (`synthetic = false`) and replace the layer's synthetic demonstration rows.
+A population raster (`--layer population`) is not rows: `population_raster` takes it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from geodata.importers.checks import check_rows
 from geodata.importers.context import load_city_data
 from geodata.importers.geometry import choose_crs, crs_label, is_wgs84, parse_crs_option
 from geodata.importers.loading import effects, load_rows, lock_tables
+from geodata.importers.population_raster import PopulationReport, import_population
 from geodata.importers.reading import read_source
-from geodata.importers.specs import LAYERS, layer_spec, match_columns
+from geodata.importers.specs import LAYERS, RASTER_LAYERS, layer_spec, match_columns
 from geodata.importers.values import as_text, is_missing, rows_text
 
-__all__ = ["LAYERS", "ImportReport", "RowsRejected", "import_file"]
+__all__ = ["LAYERS", "RASTER_LAYERS", "ImportReport", "PopulationReport", "RowsRejected",
+           "import_file"]
 
 
 class RowsRejected(ImportRejected):
@@ -75,15 +78,18 @@ def _risk_unit_codes(table, spec) -> set[str]:
 
 def import_file(conn: psycopg.Connection, path: str | Path, layer: str, crs: str | None = None,
                 dry_run: bool = False,
-                progress: Callable[[str], None] | None = None) -> ImportReport:
+                progress: Callable[[str], None] | None = None) -> ImportReport | PopulationReport:
     """Check every row of a file and load them all into a layer, or load nothing.
 
     `crs` (EPSG code, `gcj02`, `bd09`, …) overrides the file's own CRS; a file without one
     is taken as WGS84. Raises `ImportRejected` (`RowsRejected` for bad rows, with every
     problem as (row number, reason)) and then changes nothing. Runs in one transaction of
     `conn`: committed on success unless the caller already holds a transaction open.
-    `progress` is told what is being done, for a status line.
+    `progress` is told what is being done, for a status line. The `population` layer takes
+    a raster instead (`import_population`) and answers a `PopulationReport`.
     """
+    if str(layer).strip().lower() in RASTER_LAYERS:
+        return import_population(conn, path, crs=crs, dry_run=dry_run, progress=progress)
     say = progress or (lambda message: None)
     spec = layer_spec(layer)
     override = parse_crs_option(crs) if crs is not None else None

@@ -239,15 +239,32 @@ HIDDEN_DANGERS = LayerSpec(
     ),
 )
 
+# Where a new shelter could go: the proposals of the shelter analysis try these first.
+CANDIDATE_SITES = LayerSpec(
+    name="candidate_sites",
+    geometry=("point",),
+    fields=(
+        CODE, NAME,
+        Field("site_type", choices=_SITE[0], value_aliases=_SITE[1], default="other",
+              aliases=("场地类型",)),
+        Field("area_m2", "float", positive=True, aliases=("面积", "可用面积")),
+        DISTRICT,
+    ),
+)
+
 LAYERS: dict[str, LayerSpec] = {s.name: s for s in (
-    DISTRICTS, SUBDISTRICTS, RISK_UNITS, MONITORING_POINTS, SHELTERS, RESOURCES, HIDDEN_DANGERS)}
+    DISTRICTS, SUBDISTRICTS, RISK_UNITS, MONITORING_POINTS, SHELTERS, RESOURCES, HIDDEN_DANGERS,
+    CANDIDATE_SITES)}
+# layers imported from a raster, not rows (geodata/importers/population_raster.py)
+RASTER_LAYERS = ("population",)
 
 
 def layer_spec(name: str) -> LayerSpec:
     """The spec of a layer; an unknown name is refused with the list of valid ones."""
     key = str(name).strip().lower().replace("-", "_")
     if key not in LAYERS:
-        raise ImportRejected(f"unknown layer {name!r} (--layer): use one of {', '.join(LAYERS)}")
+        raise ImportRejected(f"unknown layer {name!r} (--layer): use one of "
+                             f"{', '.join([*LAYERS, *RASTER_LAYERS])}")
     return LAYERS[key]
 
 

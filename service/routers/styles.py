@@ -13,10 +13,12 @@ router = APIRouter(tags=["styles"])
 
 @router.get("/styles/onemap.json", summary="The map style (MapLibre, version 8)")
 async def get_style(catalogue: CatalogueDep, base_url: BaseUrlDep) -> dict:
-    """Districts as the base map, then area risk (hidden), risk units, shelters, resources,
-    monitoring points, hidden dangers and alarms, from this service's vector tiles.
+    """Districts as the base map, then area risk and the shelter area per resident (hidden),
+    shelter gaps (hidden), risk units, shelters, resources, monitoring points, hidden
+    dangers and alarms, from this service's vector tiles and, for the shelter area per
+    resident, the GeoJSON of `/analysis/shelters`.
 
-    No text layers (they would need a font server); the legend is in `metadata`.
+    No text layers (they would need a font server); the legends are in `metadata`.
     """
     return style_document([layer for layer in catalogue if has_tiles(layer)], base_url)
 

@@ -20,7 +20,7 @@ from layers.catalogue import Catalogue, Layer
 from layers.tiling import has_tiles
 from service.deps import BaseUrlDep, CatalogueDep
 from service.errors import known_error_response
-from service.tiles.cache import CachedTile, gzip_etag
+from service.tiles.cache import gzip_etag
 from service.tiles.grid import Tile, parse_tile
 from service.tiles.service import TileService
 from service.tiles.tilejson import tilejson_document, tilejson_url

@@ -6,11 +6,15 @@
 // the risk units and monitoring points), the legend with the style's colours, counts per
 // grade, popups that say why a risk unit has its grade, a district selector and district
 // names as HTML markers (there is no glyph server for text layers). Every URL is relative
-// to the page: nothing is loaded from anywhere but the service.
+// to the page: nothing is loaded from anywhere but the service. The planners' layers
+// (shelters, shelter area per resident, shelter gaps) have their legends, popups and
+// proposals in shelters.js.
 //
 // For tests and people debugging: `window.onemap` (the map; `onemap.counts()` counts
 // the features drawn, by layer), and `document.documentElement.dataset.ready` /
 // `window.onemapReady` once the first view has been drawn ("error" if the page failed).
+
+import {planners} from "./shelters.js";
 
 const GRADES = ["red", "orange", "yellow", "blue"];
 // Names of the grades until the server's legend (style metadata or /styles/legend.json)
@@ -32,6 +36,9 @@ const LAYER_NAMES = {
   risk_units: ["风险单元", "Risk units"],
   monitoring_points: ["监测点", "Monitoring points"],
   shelters: ["应急避难场所", "Emergency shelters"],
+  shelter_provision: ["人均避难面积", "Shelter area per resident"],
+  shelter_gaps: ["避难覆盖缺口", "Residents without a shelter place"],
+  candidate_sites: ["避难场所备选场地", "Candidate shelter sites"],
   resources: ["应急资源", "Emergency resources"],
   hidden_dangers: ["隐患", "Hidden dangers"],
   alarms: ["预警", "Alarms"],
@@ -72,8 +79,11 @@ const page = {
   collections: {},
   messages: new Map(),
   popup: null,
+  deferred: new Map(),        // GeoJSON source id → its URL, fetched when its layer is shown
+  data: {},                   // GeoJSON source id → the data fetched for it
 };
 window.onemap = page;
+export {bilingual, districtName, escapeHTML, getJSON, numberText, page, say};
 
 // --- small helpers -------------------------------------------------------------------
 
@@ -485,10 +495,15 @@ function symbolOf(group) {
   const layer = page.style.layers.find((l) => group.layers.includes(l.id)
     && ["circle", "line", "fill"].includes(l.type));
   if (!layer) return `<span class="symbol"></span>`;
+  const hatched = planners.symbol(layer.paint?.["fill-pattern"]);
+  if (hatched) return `<span class="symbol fill" style="background:${escapeHTML(hatched)}"></span>`;
   const value = layer.paint?.[`${layer.type}-color`];
   let colours = typeof value === "string" ? [value] : [];
   if (Array.isArray(value) && JSON.stringify(value).includes('"red"')) {
     colours = GRADES.map((g) => page.palette[g]).filter(Boolean);
+  } else if (Array.isArray(value)) {  // the colours an expression gives: by class, by value
+    colours = [...new Set(JSON.stringify(value).match(/"#[0-9A-Fa-f]{3,8}"/g) ?? [])]
+      .map((c) => JSON.parse(c));
   }
   const fill = colours.length > 1
     ? `linear-gradient(90deg, ${colours.map((c, i) => `${c} ${(i * 100) / colours.length}% `
@@ -515,17 +530,61 @@ function fillLayerPanel() {
     const zoom = group.minzoom > 0 ? `z ≥ ${group.minzoom}` : "";
     const item = element("li", {"data-layer": name},
       `<label><input type="checkbox" ${group.visible ? "checked" : ""}>${symbolOf(group)}`
-      + `<span>${bilingual(namesOf(name))}</span><span class="zoom">${zoom}</span></label>`);
+      + `<span>${bilingual(namesOf(name))}</span><span class="zoom">${zoom}</span></label>`
+      + `<div class="layer-legend"></div>`);
     item.querySelector("input").addEventListener("change", (event) => {
       group.visible = event.target.checked;
       for (const id of group.layers) {
         page.map.setLayoutProperty(id, "visibility", group.visible ? "visible" : "none");
       }
       if (name === "districts") placeLabels();
+      if (group.visible) loadDeferred(name);
+      planners.toggled(name, group.visible);
+      showLegend(name);
     });
     list.append(item);
+    showLegend(name);
   }
   if (!names.length) list.append(element("li", {class: "unavailable"}, "–"));
+}
+
+function showLegend(name) {
+  const box = document.querySelector(`#layers li[data-layer="${name}"] .layer-legend`);
+  if (!box) return;
+  box.innerHTML = page.groups.get(name)?.visible ? planners.legend(name) : "";
+  box.hidden = !box.innerHTML;
+}
+
+// GeoJSON sources of layers hidden at the start (the shelter analysis) are fetched when
+// one of their layers is first shown, not by every visitor of the page.
+function deferHiddenData(style) {
+  for (const [id, source] of Object.entries(style.sources ?? {})) {
+    if (source.type !== "geojson" || typeof source.data !== "string") continue;
+    const users = (style.layers ?? []).filter((l) => l.source === id);
+    if (users.some((l) => (l.layout?.visibility ?? "visible") !== "none")) continue;
+    page.deferred.set(id, source.data);
+    source.data = {type: "FeatureCollection", features: []};
+  }
+}
+
+async function loadDeferred(name) {
+  const sources = new Set(page.groups.get(name).layers.map((id) => page.map.getLayer(id)?.source)
+    .filter((id) => page.deferred.has(id)));
+  await Promise.all([...sources].map(async (id) => {
+    const address = page.deferred.get(id);
+    page.deferred.delete(id);
+    say(`data ${id}`, `正在加载 ${bilingual(namesOf(name))}…`);
+    try {
+      page.data[id] = await getJSON(address);
+      page.map.getSource(id).setData(page.data[id]);
+      say(`data ${id}`, null);
+      showLegend(name);
+    } catch (error) {
+      page.deferred.set(id, address);  // try again at the next showing
+      say(`data ${id}`, `${bilingual(namesOf(name))} 加载失败 · failed: `
+        + `${escapeHTML(error.message)}`, "warning");
+    }
+  }));
 }
 
 // --- popups ----------------------------------------------------------------------------
@@ -628,8 +687,14 @@ async function onClick(event) {
   const name = layerName(feature.layer);
   // a new popup each time: an open one closes itself on this very click
   page.popup?.remove();
-  const popup = new page.maplibregl.Popup({maxWidth: "360px", focusAfterOpen: false});
+  const popup = new page.maplibregl.Popup({maxWidth: "380px", focusAfterOpen: false});
   page.popup = popup;
+  const planned = planners.popup(name, feature);
+  if (planned) {
+    popup.setLngLat(event.lngLat).setHTML(planned.html).addTo(map);
+    planned.opened?.(popup);
+    return;
+  }
   if ("total" in feature.properties) {
     popup.setLngLat(event.lngLat).setHTML(countsHTML(feature, name)).addTo(map);
     return;
@@ -715,6 +780,7 @@ async function main() {
       + `districts only (${escapeHTML(style.reason.message)})`, "warning");
   }
   page.style = mapStyle;
+  deferHiddenData(mapStyle);
   await readPalette(mapStyle);
   readGroups(mapStyle);
   page.individualFrom = mapStyle.metadata?.["onemap:individual_from"] ?? {};
@@ -734,6 +800,7 @@ async function main() {
   map.touchZoomRotate.disableRotation();
   map.addControl(new maplibregl.NavigationControl({showCompass: false}), "top-right");
   map.addControl(new maplibregl.ScaleControl({unit: "metric"}), "bottom-right");
+  map.on("styleimagemissing", (event) => planners.pattern(event.id));
   map.on("error", (event) => {
     const source = event.sourceId ?? "";
     const status = event.error?.status ? `HTTP ${event.error.status}` : "";

@@ -362,3 +362,21 @@ def test_cli_lists_bad_rows_and_loads_nothing(db, pts, tmp_path, monkeypatch):
     assert snapshot(db) == before
     unknown = CliRunner().invoke(app, ["import", str(path), "--layer", "roads"])
     assert unknown.exit_code == 1 and "unknown layer 'roads'" in unknown.stderr
+
+
+def test_candidate_sites_for_new_shelters_load_from_csv(db, pts, tmp_path):
+    path = tmp_path / "sites.csv"
+    (x0, y0), (x1, y1), _ = pts["610103"]
+    write_csv(path, ["编码", "名称", "场地类型", "可用面积", "lon", "lat"],
+              [["CS-1", "环城公园", "公园", "12000", x0, y0],
+               ["CS-2", "某中学操场", "学校", "", x1, y1]])
+    report = run(db, path, "candidate_sites")
+    assert (report.layer, report.rows_loaded) == ("candidate_sites", 2)
+    assert rows(db, "SELECT code, site_type, area_m2, district_code, synthetic FROM candidate_sites "
+                    "ORDER BY code") == [("CS-1", "park", 12000.0, "610103", False),
+                                         ("CS-2", "school", None, "610103", False)]
+    bad = tmp_path / "bad.csv"
+    write_csv(bad, ["code", "name", "site_type", "area_m2", "lon", "lat"],
+              [["CS-3", "x", "airport", "-1", x0, y0]])
+    problems = " ".join(reason for _, reason in rejected(db, bad, "candidate_sites").problems)
+    assert "site_type" in problems and "area_m2" in problems

@@ -35,9 +35,11 @@ def test_the_peak_is_in_the_urban_core(surface):
     assert np.hypot(peak[0] - bell_tower[0], peak[1] - bell_tower[1]) < 10_000
 
 
-def test_written_as_a_tiled_cog_with_overviews_in_web_mercator(surface):
-    s, _ = surface
-    with MemoryFile(density.to_cog(s)) as memfile, memfile.open() as ds:
+def test_stored_as_a_tiled_cog_with_overviews_in_web_mercator(scratch_url):
+    with psycopg.connect(scratch_url) as conn:
+        s = density.rebuild(conn)
+        cog = bytes(conn.execute("SELECT cog FROM rasters WHERE name = 'risk_density'").fetchone()[0])
+    with MemoryFile(cog) as memfile, memfile.open() as ds:
         assert ds.crs.to_epsg() == 3857
         assert ds.profile["tiled"] and ds.overviews(1)
         assert ds.tags()["vmax"] == str(s.vmax)

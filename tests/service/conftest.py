@@ -127,6 +127,12 @@ def live_seeded(seeded_url):
         yield server
 
 
+@pytest.fixture(scope="session")
+def live_server():
+    """`LiveServer`, for test modules that serve a database of their own."""
+    return LiveServer
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 where nothing listens (just released by the kernel)."""
     with socket.socket() as s:

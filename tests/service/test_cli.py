@@ -6,6 +6,7 @@ import os
 import re
 from importlib.metadata import version
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -63,3 +64,26 @@ def test_db_status_exits_3_when_the_server_does_not_answer(closed_port_url):
 
     assert result.exit_code == 3
     assert "database does not answer" in result.output
+
+
+def test_shelters_prints_every_district_and_the_failing_ones(scratch_url):
+    result = runner.invoke(app, ["shelters", "--gaps"], env={ENV_URL: scratch_url,
+                                                             "COLUMNS": "120"})
+
+    assert result.exit_code == 0, result.output
+    for name in ("新城区", "碑林区", "周至县", "全市"):
+        assert name in result.output
+    assert "districts below it: 新城区, 碑林区, 莲湖区" in result.output
+    built = int(re.search(r"shelter_gaps: ([\d,]+) areas", result.output)[1].replace(",", ""))
+    with psycopg.connect(scratch_url) as conn:
+        assert conn.execute("SELECT count(*) FROM shelter_gaps").fetchone()[0] == built > 0
+
+
+def test_shelters_of_a_district_and_an_unknown_code(seeded_url):
+    result = runner.invoke(app, ["shelters", "610103"], env={ENV_URL: seeded_url, "COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    assert "碑林区" in result.output and "by sub-district" in result.output
+
+    wrong = runner.invoke(app, ["shelters", "999999"], env={ENV_URL: seeded_url})
+    assert wrong.exit_code == 2
+    assert "no district with code '999999'" in wrong.output

@@ -1,5 +1,6 @@
 """TileJSON of every tiled layer, and the MapLibre style: structure, sources, source layers,
-the palette; checked by MapLibre's own validator when the page's npm packages are there."""
+the palette, the planners' layers and their colours; checked by MapLibre's own validator
+when the page's npm packages are there."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ import mapbox_vector_tile
 import pytest
 from fastapi.testclient import TestClient
 
-from layers.style import GRADE_ORDER, PALETTE, legend
+from layers.style import (
+    GRADE_ORDER,
+    PALETTE,
+    SHELTER_CLASSES,
+    SHELTER_GAP,
+    SHELTER_PROVISION,
+    legend,
+)
 from service.app import create_app
 from service.settings import GradingSettings
 
@@ -20,7 +28,8 @@ VALIDATOR = (Path(__file__).resolve().parents[2] / "service" / "web" / "node_mod
              / "gl-style-validate")
 FIELD_TYPES = {"String", "Number", "Boolean"}
 TILED = ["districts", "subdistricts", "risk_units", "monitoring_points", "shelters", "resources",
-         "hidden_dangers", "alarms"]
+         "hidden_dangers", "alarms", "shelter_gaps", "candidate_sites"]
+PROVISION_SOURCES = {"shelter_provision_districts": 13, "shelter_provision_subdistricts": 204}
 
 
 def _client(url: str, settings_for, **api) -> TestClient:
@@ -120,6 +129,9 @@ def test_the_style_is_maplibre_version_8_without_text(style):
 def test_every_style_layer_has_its_source_and_source_layer(client, style):
     vector_layers = {}
     for name, source in style["sources"].items():
+        if name in PROVISION_SOURCES:  # the shelter analysis as GeoJSON (see below)
+            assert source["type"] == "geojson"
+            continue
         assert source["type"] == "vector"
         assert source["url"] == f"http://testserver/tiles/{name}.json"
         doc = client.get(source["url"]).json()  # the TileJSON the style points at
@@ -127,7 +139,8 @@ def test_every_style_layer_has_its_source_and_source_layer(client, style):
     used = set()
     for layer in style["layers"][1:]:
         assert layer["source"] in style["sources"], layer["id"]
-        assert layer["source-layer"] in vector_layers[layer["source"]], layer["id"]
+        if layer["source"] in vector_layers:
+            assert layer["source-layer"] in vector_layers[layer["source"]], layer["id"]
         used.add(layer["source"])
     assert used == set(style["sources"])  # no source left unused
 
@@ -136,7 +149,9 @@ def test_the_style_draws_what_a_map_needs(style):
     ids = {layer["id"]: layer for layer in style["layers"]}
     for wanted in ("districts-fill", "districts-line", "subdistricts-line", "risk-units-cells",
                    "risk-units-fill", "risk-units-line", "risk-units-point",
-                   "monitoring-points-cells", "monitoring-points", "shelters", "resources"):
+                   "monitoring-points-cells", "monitoring-points", "shelters", "resources",
+                   "shelter-provision-districts", "shelter-provision-subdistricts",
+                   "shelter-gaps-fill", "shelter-gaps-line"):
         assert wanted in ids
     assert ids["subdistricts-line"]["minzoom"] >= 8
     # cells give way to single features at the zoom the TileJSON states
@@ -166,3 +181,55 @@ def test_maplibre_validator_accepts_the_style(style, tmp_path):
     result = subprocess.run([str(VALIDATOR), str(path)], capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_shelter_choropleth_reads_the_analysis_and_starts_hidden(client, style):
+    ids = {layer["id"]: layer for layer in style["layers"]}
+    for name, count in PROVISION_SOURCES.items():
+        address = style["sources"][name]["data"]
+        assert address.startswith("http://testserver/analysis/shelters?")
+        answer = client.get(address)
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()["features"]) == count
+    layers = [layer for layer in style["layers"] if layer.get("source") in PROVISION_SOURCES]
+    assert len(layers) == 4
+    for layer in layers:
+        assert layer["layout"]["visibility"] == "none"  # the page shows it on request
+        assert layer["metadata"]["onemap:layer"] == "shelter_provision"
+    # districts until zoom 10, sub-districts from there; over the districts, under the rest
+    assert (ids["shelter-provision-districts"]["maxzoom"]
+            == ids["shelter-provision-subdistricts"]["minzoom"] == 10)
+    order = [layer["id"] for layer in style["layers"]]
+    assert order.index("districts-line") < order.index("shelter-provision-districts") \
+        < order.index("subdistricts-line") < order.index("shelter-gaps-fill") \
+        < order.index("shelters")
+
+
+def test_the_planners_colours_cannot_pass_for_grades(style):
+    def rgb(colour):
+        return [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+
+    grades = [rgb(entry.colour) for entry in PALETTE]
+    planners = ([b.colour for b in SHELTER_PROVISION] + [c.colour for c in SHELTER_CLASSES]
+                + [SHELTER_GAP])
+    for colour in planners:
+        distance = min(sum(abs(a - b) for a, b in zip(rgb(colour), g)) for g in grades)
+        assert distance > 90, colour
+    # pass and fail: three shades each, in the choropleth's expression
+    text = json.dumps(style["layers"])
+    assert [b.meets for b in SHELTER_PROVISION].count(False) == 3
+    assert all(b.colour in text for b in SHELTER_PROVISION)
+    assert "meets_standard" in text and "standard_m2" in text
+
+
+def test_the_planners_legends_are_in_the_metadata(style):
+    legends = style["metadata"]["onemap:legends"]
+    assert [c["value"] for c in legends["shelters"]] == ["emergency", "fixed", "central"]
+    shelters = next(layer for layer in style["layers"] if layer["id"] == "shelters")
+    assert "class" in json.dumps(shelters["paint"]["circle-color"])
+    assert "effective_area_m2" in json.dumps(shelters["paint"]["circle-radius"])
+    provision = legends["shelter_provision"]
+    assert provision["label_zh"] and provision["label_en"] and len(provision["bins"]) == 6
+    gaps = next(layer for layer in style["layers"] if layer["id"] == "shelter-gaps-fill")
+    assert gaps["paint"]["fill-pattern"] in style["metadata"]["onemap:patterns"]
+    assert gaps["layout"]["visibility"] == "none"

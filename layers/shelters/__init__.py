@@ -1,0 +1,1 @@
+"""Shelters for planners: area per resident, walking coverage, gaps and where to build."""
