@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 ONEMAP := $(VENV)/bin/onemap
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup install postgis db seed bench clean-db web browser
+.PHONY: run test setup install postgis pgrouting db seed bench clean-db web browser
 
 run: setup
 	$(ONEMAP) seed --if-empty
@@ -14,7 +14,7 @@ run: setup
 test: setup browser
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-setup: install postgis db web
+setup: install postgis pgrouting db web
 
 # The venv is (re)installed when pyproject.toml changes.
 install: $(STAMP)
@@ -40,6 +40,15 @@ endef
 postgis:
 	@ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || { \
 	  $(call apt_install,PostgreSQL with PostGIS,postgresql postgresql-postgis); }
+
+# pgRouting, for travel times over an imported road network (optional: without it they are
+# estimated). Debian names it after the PostgreSQL version, the newest of which the
+# embedded cluster uses.
+pgrouting: postgis
+	@ls /usr/share/postgresql/*/extension/pgrouting.control >/dev/null 2>&1 || { \
+	  major=$$(ls /usr/lib/postgresql | sort -V | tail -1); \
+	  $(call apt_install,pgRouting,postgresql-$$major-pgrouting,optional) || \
+	  echo "pgRouting could not be installed: travel times stay estimated"; }
 
 # The map page's MapLibre GL JS from npm: installed again when package-lock.json changes.
 # npm ci writes node_modules/.package-lock.json last, so its date tells a finished install.

@@ -49,6 +49,11 @@ _RESOURCE_LEVELS = (("city", "市级", "city"), ("district", "区级", "district
                     ("town", "街镇级", "town"))
 _DANGER_LEVELS = (("major", "重大隐患", "major"), ("general", "一般隐患", "general"))
 _DANGER_STATUSES = (("open", "未整改", "open"), ("rectified", "已整改", "rectified"))
+_FIRE_KINDS = (("station", "消防站5分钟可达范围", "a station's reach"),
+               ("union", "5分钟可达范围（合并）", "reach of all stations"),
+               ("outside", "可达范围外的建成区", "built-up land outside the reach"))
+_FIRE_METHODS = (("estimate", "估算（直线距离×绕行系数/车速）", "estimate"),
+                 ("network", "路网", "road network"))
 _ALARM_STATES = (("open", "未处置", "open"), ("acknowledged", "已确认", "acknowledged"),
                  ("closed", "已关闭", "closed"))
 
@@ -225,6 +230,26 @@ LAYERS: tuple[Layer, ...] = (
             _CODE, _NAME, _attr("site_type", "string", "场地类型", "Site type", _SITE_TYPES),
             _attr("area_m2", "number", "可用面积（平方米）", "Usable area (m²)"), _DISTRICT,
             _SYNTHETIC,
+        ),
+    ),
+    # Derived from the fire stations and the population (migration 009;
+    # layers/commander/fire_layer.py).
+    Layer(
+        name="fire_coverage", table="fire_coverage", title="消防5分钟可达范围",
+        title_en="Fire-station 5-minute reach",
+        description="接到出动指令后5分钟内消防队可到达的范围（GB 51080-2015 第4.1.3条）："
+                    "各站、合并范围、范围外的建成区。Where fire crews arrive within 5 minutes "
+                    "of dispatch (GB 51080-2015 §4.1.3): each station, their union, and the "
+                    "built-up land outside it.",
+        id_column="id", geometry_types=_POLYGONAL, minzoom=8, maxzoom=16,
+        attributes=(
+            _attr("kind", "string", "类型", "Kind", _FIRE_KINDS),
+            _attr("station_id", "integer", "消防站", "Fire station"), _DISTRICT,
+            _attr("residents", "integer", "人口", "Residents"),
+            _attr("area_km2", "number", "面积（平方千米）", "Area (km²)"),
+            _attr("method", "string", "计算方法", "Method", _FIRE_METHODS),
+            _attr("response_s", "number", "响应时间（秒）", "Response time (s)"),
+            _attr("built_at", "datetime", "计算时间", "Built at"), _SYNTHETIC,
         ),
     ),
     # Its table comes with migration 002: published only where that table exists, and

@@ -12,7 +12,8 @@ nobody reads them as risk: shelters in the greens of shelter signs, by class; th
 area per resident (a choropleth of `GET /analysis/shelters` as GeoJSON) in magenta below
 the standard and green above it; residents without a shelter place in violet hatching.
 Their legends are in the style's metadata (`onemap:legends`), the hatching's pattern too
-(`onemap:patterns`: the page draws it, as there is no sprite).
+(`onemap:patterns`: the page draws it, as there is no sprite). The commanders' fire-station
+reach has colours of its own as well (`layers.commander.fire_style`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from layers.catalogue import Layer
+from layers.commander.fire_style import fire_layers, fire_legend
 from layers.tiling import cells_layer_name, has_tiles, individual_from, tile_minzoom
 
 STYLE_ID = "onemap"
@@ -282,6 +284,7 @@ def planners_legends() -> dict[str, Any]:
             "label_zh": "无避难位置居民（人/平方千米）",
             "label_en": "Residents without a shelter place (per km²)",
         },
+        "fire_coverage": fire_legend(),
     }
 
 
@@ -338,6 +341,8 @@ def _layers_for(layer: Layer) -> list[dict]:
         return _shelter_gaps(layer)
     if name == "candidate_sites":
         return _candidate_sites(layer)
+    if name == "fire_coverage":
+        return fire_layers(layer)
     if name == "resources":
         return [_circle(layer, "resources", RESOURCE, _zoom_ramp(10, 3, 16, 6),
                         tile_minzoom(layer))]
@@ -360,7 +365,8 @@ def _layers_for(layer: Layer) -> list[dict]:
 # an alarm (grey), and on top they would hide the units' four colours.
 # The shelter-area choropleth (not a tiled layer) goes right above the districts.
 DRAW_ORDER = ("districts", PROVISION_LAYER, "area_risk_districts", "area_risk_subdistricts",
-              "area_risk_grid", "subdistricts", "shelter_gaps", "monitoring_points",
+              "area_risk_grid", "subdistricts", "shelter_gaps", "fire_coverage",
+              "monitoring_points",
               "risk_units", "shelters", "candidate_sites", "resources", "hidden_dangers",
               "alarms")
 

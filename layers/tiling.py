@@ -75,6 +75,9 @@ TILING: dict[str, LayerTiling] = {
                                             "district_code")),
     "candidate_sites": LayerTiling(attributes=("code", "name", "site_type", "area_m2",
                                                "district_code")),
+    # the kind picks the drawing (a station's reach, the union, built-up land outside it)
+    "fire_coverage": LayerTiling(attributes=("kind", "station_id", "residents", "area_km2",
+                                             "district_code")),
     "resources": LayerTiling(attributes=("name", "type", "district_code")),
     "hidden_dangers": LayerTiling(attributes=("title", "level", "status", "district_code")),
     "alarms": LayerTiling(attributes=("grade", "state", "monitoring_point_id",

@@ -22,12 +22,15 @@ from service.grading_schedule import grade_periodically
 from service.routers import (
     collections,
     features,
+    fire,
     grading,
     health,
     landing,
     pages,
     raster,
+    resources,
     shelters,
+    situation,
     stats,
     styles,
     tiles,
@@ -149,6 +152,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)  # vector tiles and TileJSON: /tiles/{layer}…
     app.include_router(styles.router)
     app.include_router(shelters.router)  # /analysis/shelters…
+    app.include_router(resources.router)  # /analysis/resources/nearest
+    app.include_router(fire.router)  # /analysis/fire-coverage
+    app.include_router(situation.router)  # /analysis/situation
     return app
 
 

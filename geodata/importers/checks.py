@@ -17,7 +17,12 @@ from geodata.datums import SourceCRS, project_to_local
 from geodata.importers.context import CityData
 from geodata.importers.geometry import fit_type, shape_problem
 from geodata.importers.reading import SourceTable
-from geodata.importers.specs import LayerSpec, match_columns, normalise_header
+from geodata.importers.specs import (
+    ROAD_SPEEDS_KMH,
+    LayerSpec,
+    match_columns,
+    normalise_header,
+)
 from geodata.importers.values import BadValue, is_missing, parse, rows_text
 
 Problem = tuple[int | None, str]
@@ -284,9 +289,18 @@ def _hidden_danger_rules(row: _Row, city: CityData, labels) -> list[str]:
     return out
 
 
+def _road_rules(row: _Row, city: CityData, labels) -> list[str]:
+    """A road without a speed drives at its class's (ROAD_SPEEDS_KMH)."""
+    v = row.values
+    if v.get("speed_kmh") is None and not row.failed & {"speed_kmh", "class"}:
+        v["speed_kmh"] = ROAD_SPEEDS_KMH[v.get("class") or "other"]
+    return []
+
+
 RULES = {
     "risk_units": (_risk_unit_rules,),
     "monitoring_points": (_monitoring_rules,),
     "shelters": (_shelter_rules,),
     "hidden_dangers": (_hidden_danger_rules,),
+    "roads": (_road_rules,),
 }

@@ -90,6 +90,14 @@ def fit_type(geom, spec) -> tuple[object, str | None]:
             return None, (f"geometry is a MultiPoint of {len(geom.geoms)} points; "
                           f"{spec.name} takes single points")
         return geom.geoms[0], None
+    if spec.geometry == ("line",) and geom.geom_type == "MultiLineString":
+        # joined only in the drawn direction: a one-way road must keep it
+        line = shapely.line_merge(geom, directed=True)
+        if line.geom_type != "LineString":
+            return None, (f"geometry is a MultiLineString of {len(geom.geoms)} lines that do not "
+                          f"join end to end; {spec.name} takes single lines: give each part a "
+                          "row (and a code) of its own")
+        return line, None
     if spec.multi and geom.geom_type == "Polygon":
         return shapely.MultiPolygon([geom]), None
     return geom, None

@@ -25,7 +25,7 @@ STAGING = "onemap_import_rows"
 SQL_TYPES = {"text": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
              "date": "date", "datetime": "timestamptz", "json": "jsonb"}
 LOCK_ORDER = ("districts", "subdistricts", "risk_units", "monitoring_points", "shelters",
-              "resources", "hidden_dangers", "candidate_sites")
+              "resources", "hidden_dangers", "candidate_sites", "roads")
 
 
 @dataclass

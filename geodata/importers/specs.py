@@ -252,9 +252,43 @@ CANDIDATE_SITES = LayerSpec(
     ),
 )
 
+# Road classes: the urban classes of CJJ 37-2012 (快速路, 主干路, 次干路, 支路) and the highway
+# grades of JTG B01-2014 (高速公路, 一级 … 四级公路), on OpenStreetMap's names.
+_ROAD_CLASS = _choices(
+    ("motorway", ("高速公路", "高速")), ("trunk", ("快速路", "城市快速路")),
+    ("primary", ("主干路", "主干道", "一级公路")), ("secondary", ("次干路", "次干道", "二级公路")),
+    ("tertiary", ("支路", "三级公路")), ("residential", ("街巷", "小区道路", "四级公路")),
+    ("service", ("内部道路", "专用道路")), ("other", ("其他",)))
+# An emergency vehicle's speed where a file gives none (km/h): the lower end of each class's
+# design speed (CJJ 37-2012 §3.2: 快速路 60-100, 主干路 40-60, 次干路 30-50, 支路 20-40;
+# JTG B01-2014: 高速公路 80-120), as traffic keeps vehicles below it. Give real speeds when
+# known.
+ROAD_SPEEDS_KMH = {"motorway": 80.0, "trunk": 60.0, "primary": 40.0, "secondary": 30.0,
+                   "tertiary": 20.0, "residential": 15.0, "service": 10.0, "other": 15.0}
+
+# The road network that travel times are routed over. Lines only: a MultiLineString whose
+# parts join end to end (in their drawn direction) is taken as one line; any other is
+# refused (give each part a row of its own), since a one-way road's direction must be kept.
+ROADS = LayerSpec(
+    name="roads",
+    geometry=("line",),
+    fields=(
+        CODE,
+        Field("name", aliases=("名称", "道路名称", "路名")),
+        Field("class", choices=_ROAD_CLASS[0], value_aliases=_ROAD_CLASS[1], default="other",
+              aliases=("等级", "道路等级", "道路类别", "fclass", "highway")),
+        # km/h; by class when empty (ROAD_SPEEDS_KMH)
+        Field("speed_kmh", "float", positive=True, maximum=150, derived=True,
+              aliases=("速度", "车速", "限速", "设计速度", "speed", "maxspeed")),
+        # traffic only the way the line is drawn
+        Field("oneway", "bool", default=False, aliases=("单行", "单向", "单行道")),
+        DISTRICT,
+    ),
+)
+
 LAYERS: dict[str, LayerSpec] = {s.name: s for s in (
     DISTRICTS, SUBDISTRICTS, RISK_UNITS, MONITORING_POINTS, SHELTERS, RESOURCES, HIDDEN_DANGERS,
-    CANDIDATE_SITES)}
+    CANDIDATE_SITES, ROADS)}
 # layers imported from a raster, not rows (geodata/importers/population_raster.py)
 RASTER_LAYERS = ("population",)
 

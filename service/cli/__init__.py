@@ -44,7 +44,7 @@ def root(
 
 
 def _register() -> None:
-    from service.cli import data, db, grading, importing, serve, shelters, tokens  # noqa: F401
+    from service.cli import data, db, fire, grading, importing, serve, shelters, tokens  # noqa: F401
 
 
 _register()

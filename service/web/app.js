@@ -15,6 +15,7 @@
 // `window.onemapReady` once the first view has been drawn ("error" if the page failed).
 
 import {planners} from "./shelters.js";
+import {situation} from "./situation.js";
 
 const GRADES = ["red", "orange", "yellow", "blue"];
 // Names of the grades until the server's legend (style metadata or /styles/legend.json)
@@ -676,6 +677,7 @@ function featureHTML(name, properties, explanation, names) {
 const AREA_LAYERS = new Set(["districts", "subdistricts"]);
 
 async function onClick(event) {
+  if (situation.click(event)) return;  // the situation tool, while it is on
   const map = page.map;
   const {x, y} = event.point;
   const layers = [...page.groups.values()].flatMap((g) => g.layers)
@@ -818,6 +820,7 @@ async function main() {
   await new Promise((resolve) => map.once("load", resolve));
   addSelectionOutline();
   addDistrictLabels();
+  situation.start();
   map.on("click", onClick);
   map.on("mousemove", (event) => {
     const layers = [...page.groups.entries()].filter(([name]) => !AREA_LAYERS.has(name))

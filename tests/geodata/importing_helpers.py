@@ -15,7 +15,7 @@ from geodata.errors import ImportRejected
 from geodata.importers import import_file
 
 LAYER_TABLES = ("districts", "subdistricts", "risk_units", "monitoring_points", "shelters",
-                "resources", "hidden_dangers", "candidate_sites", "imports")
+                "resources", "hidden_dangers", "candidate_sites", "roads", "imports")
 SHELTER_HEADER = ["code", "name", "class", "effective_area_m2", "capacity", "lon", "lat"]
 GEOD = Geod(ellps="WGS84")
 

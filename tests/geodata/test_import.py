@@ -360,8 +360,8 @@ def test_cli_lists_bad_rows_and_loads_nothing(db, pts, tmp_path, monkeypatch):
     assert "bad.csv: 60 bad rows (numbered by line in the file, header = line 1); nothing was loaded" \
         in result.stderr
     assert snapshot(db) == before
-    unknown = CliRunner().invoke(app, ["import", str(path), "--layer", "roads"])
-    assert unknown.exit_code == 1 and "unknown layer 'roads'" in unknown.stderr
+    unknown = CliRunner().invoke(app, ["import", str(path), "--layer", "railways"])
+    assert unknown.exit_code == 1 and "unknown layer 'railways'" in unknown.stderr
 
 
 def test_candidate_sites_for_new_shelters_load_from_csv(db, pts, tmp_path):

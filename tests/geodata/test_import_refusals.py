@@ -164,9 +164,10 @@ def test_missing_required_column_is_one_message(db, pts, tmp_path):
     ("nocoords.csv", b"code,name\nA,b\n", {}, "nocoords.csv has no coordinate columns"),
     ("units.xlsx", b"PK", {}, "cannot import units.xlsx: the file must be a GeoPackage"),
     ("ok.csv", b"code,lon,lat\n", {"crs": "EPSG:999999"}, "--crs: unknown coordinate system 'EPSG:999999'"),
-    ("ok.csv", b"code,lon,lat\n", {"layer": "roads"},
-     "unknown layer 'roads' (--layer): use one of districts, subdistricts, risk_units, "
-     "monitoring_points, shelters, resources, hidden_dangers"),
+    ("ok.csv", b"code,lon,lat\n", {"layer": "railways"},
+     "unknown layer 'railways' (--layer): use one of districts, subdistricts, risk_units, "
+     "monitoring_points, shelters, resources, hidden_dangers, candidate_sites, roads, "
+     "population"),
     ("rows.csv", b"code,name,lon,lat\n", {}, "rows.csv: the file is not usable; nothing was loaded"),
 ])
 def test_unusable_files_and_parameters(db, tmp_path, name, content, kwargs, message):

@@ -227,3 +227,19 @@ def proxy(base_url):
     relay = SwitchableProxy(base_url)
     yield relay
     relay.down()
+
+
+@pytest.fixture(scope="module")
+def chromium_path():
+    """Debian's Chromium and the page's MapLibre, for the map page tests (`make test` installs
+    both)."""
+    from browser import chromium_binary
+
+    from service.routers.pages import MAPLIBRE
+
+    path = chromium_binary()
+    if path is None:
+        pytest.skip("no Chromium: `make test` installs it (apt-get install chromium)")
+    if not (MAPLIBRE / "maplibre-gl.mjs").is_file():
+        pytest.skip("MapLibre GL JS is not installed: run `make web`")
+    return path

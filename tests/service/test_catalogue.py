@@ -68,7 +68,8 @@ def declare_incidents(monkeypatch):
 def test_declarations_are_consistent():
     names = [layer.name for layer in LAYERS]
     assert names == ["districts", "subdistricts", "risk_units", "monitoring_points", "shelters",
-                     "resources", "hidden_dangers", "shelter_gaps", "candidate_sites", "alarms",
+                     "resources", "hidden_dangers", "shelter_gaps", "candidate_sites",
+                     "fire_coverage", "alarms",
                      "area_risk_districts", "area_risk_subdistricts", "area_risk_grid"]
     published = [layer.name for layer in with_geometry_parts(LAYERS)]
     assert len(set(published)) == len(published)
