@@ -11,6 +11,7 @@ two runs on one server do not collide, and dropped at the end:
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -48,16 +49,25 @@ def _drop(admin: psycopg.Connection, name: str) -> None:
 
 def _copy(admin: psycopg.Connection, template: str, name: str) -> None:
     _drop(admin, name)
-    # a template must have no other sessions: end those of this suite that linger
-    admin.execute(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-        "WHERE datname = %s AND pid <> pg_backend_pid()", [template]
-    )
-    admin.execute(
-        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY file_copy").format(
-            sql.Identifier(name), sql.Identifier(template)
+    # A template must have no other sessions: end those of this suite that linger. An app
+    # of a module-scoped fixture may connect again at once (its pool refills, its listener
+    # reconnects), so try a few times.
+    for attempt in range(10):
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()", [template]
         )
-    )
+        try:
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY file_copy").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+            return
+        except psycopg.errors.ObjectInUse:
+            if attempt == 9:
+                raise
+            time.sleep(0.1)
 
 
 def _drop_leftovers(admin: psycopg.Connection) -> None:
