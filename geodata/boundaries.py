@@ -14,6 +14,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import shapely
+from psycopg import sql
 from shapely.geometry import shape
 
 from geodata.datums import SourceCRS, project_to_local
@@ -81,15 +82,16 @@ DISTRICT_COLUMNS = [
 
 def load_districts(conn, frame: gpd.GeoDataFrame, synthetic: bool = False) -> int:
     """Upsert districts by code (codes stay, so rows pointing at them stay valid)."""
-    cols = ", ".join(DISTRICT_COLUMNS)
-    marks = ", ".join(["%s"] * len(DISTRICT_COLUMNS))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in DISTRICT_COLUMNS[1:])
-    query = (
-        f"INSERT INTO districts ({cols}, synthetic, geom) "
-        f"VALUES ({marks}, %s, ST_Multi(ST_GeomFromWKB(%s, 4326))) "
-        f"ON CONFLICT (code) DO UPDATE SET {updates}, synthetic = EXCLUDED.synthetic, "
+    columns = [sql.Identifier(c) for c in DISTRICT_COLUMNS]
+    query = sql.SQL(
+        "INSERT INTO districts ({cols}, synthetic, geom) "
+        "VALUES ({marks}, %s, ST_Multi(ST_GeomFromWKB(%s, 4326))) "
+        "ON CONFLICT (code) DO UPDATE SET {updates}, synthetic = EXCLUDED.synthetic, "
         "geom = EXCLUDED.geom"
-    )
+    ).format(cols=sql.SQL(", ").join(columns),
+             marks=sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+             updates=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=c)
+                                        for c in columns[1:]))
     params = []
     for row, geom in zip(frame.to_dict("records"), frame.geometry.values):
         params.append([row.get(c) for c in DISTRICT_COLUMNS] + [synthetic, shapely.to_wkb(geom)])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import psycopg
 import shapely
+from psycopg import sql
 from scipy.spatial import cKDTree
 
 from geodata.datums import WGS84, XIAN_GK, project_to_local, transformer
@@ -75,9 +76,9 @@ class Shelters:
 
 def _areas(conn: psycopg.Connection, table: str) -> list[Area]:
     district = "district_code" if table == "subdistricts" else "code"
-    rows = conn.execute(
-        f"SELECT code, name, name_en, {district}, population, ST_AsBinary(geom) "  # noqa: S608 - fixed names
-        f"FROM {table} ORDER BY code").fetchall()
+    rows = conn.execute(sql.SQL(
+        "SELECT code, name, name_en, {}, population, ST_AsBinary(geom) FROM {} ORDER BY code"
+    ).format(sql.Identifier(district), sql.Identifier(table))).fetchall()
     return [Area(r[0], r[1], r[2], r[3], r[4], shapely.from_wkb(bytes(r[5]))) for r in rows]
 
 
