@@ -41,3 +41,15 @@ class ForbiddenError(OnemapError):
 
 class UnauthorizedError(OnemapError):
     """No token, or one that is unknown, revoked or expired."""
+
+
+class MalformedBatch(OnemapError):
+    """A batch of readings that cannot be read at all (not JSON, not an array, bad CSV header)."""
+
+
+class BatchTooLarge(OnemapError):
+    """A batch of readings over the configured number of rows or bytes."""
+
+
+class UnsupportedBatchType(OnemapError):
+    """A batch of readings in a media type other than JSON or CSV."""

@@ -19,6 +19,7 @@ from geodata.db import database_url
 from service.deps import Backend
 from service.errors import install_error_handlers
 from service.grading_schedule import grade_periodically
+from service.readings_upkeep import keep_partitions_periodically
 from service.routers import (
     collections,
     features,
@@ -28,6 +29,7 @@ from service.routers import (
     landing,
     pages,
     raster,
+    readings,
     resources,
     shelters,
     situation,
@@ -100,16 +102,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           conninfo, connection_kwargs(conninfo, settings.database),
                           refresh_seconds=settings.api.catalogue_refresh_seconds)
         app.state.backend = backend
-        timer = None
+        timers = []
         try:
             await backend.start()
+            kwargs = connection_kwargs(conninfo, settings.database)
             if settings.grading.interval_seconds:
-                timer = asyncio.create_task(grade_periodically(
-                    conninfo, connection_kwargs(conninfo, settings.database),
-                    settings.grading.interval_seconds))
+                timers.append(asyncio.create_task(grade_periodically(
+                    conninfo, kwargs, settings.grading.interval_seconds)))
+            if settings.readings.upkeep_interval_seconds:
+                timers.append(asyncio.create_task(keep_partitions_periodically(
+                    conninfo, kwargs, settings.readings)))
             yield
         finally:
-            if timer is not None:
+            for timer in timers:
                 timer.cancel()
             if hasattr(app.state, "raster_tiles"):
                 app.state.raster_tiles.close()
@@ -155,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(resources.router)  # /analysis/resources/nearest
     app.include_router(fire.router)  # /analysis/fire-coverage
     app.include_router(situation.router)  # /analysis/situation
+    app.include_router(readings.router)  # POST /readings (operator token)
     return app
 
 

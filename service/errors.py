@@ -20,14 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geodata.errors import (
+    BatchTooLarge,
     CRSNameError,
     DatabaseSetupError,
     ForbiddenError,
     ImportRejected,
+    MalformedBatch,
     NotFoundError,
     OnemapError,
     UnauthorizedError,
     UnknownLayerError,
+    UnsupportedBatchType,
 )
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,9 @@ ERROR_ANSWERS: dict[type[BaseException], ErrorAnswer] = {
     AnalysisParameterError: ErrorAnswer(422, "InvalidParameterValue"),
     InvalidParameter: ErrorAnswer(400, "InvalidParameterValue"),
     ImportRejected: ErrorAnswer(422, "ImportRejected"),
+    MalformedBatch: ErrorAnswer(400, "BadRequest"),
+    BatchTooLarge: ErrorAnswer(413, "PayloadTooLarge"),
+    UnsupportedBatchType: ErrorAnswer(415, "UnsupportedMediaType"),
     DatabaseSetupError: ErrorAnswer(503, "ServiceUnavailable"),
     PoolTimeout: ErrorAnswer(503, "ServiceUnavailable",
                              "the database is busy or not reachable; try again later"),

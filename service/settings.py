@@ -99,6 +99,26 @@ class GradingSettings(BaseSettings):
     interval_seconds: float = Field(300.0, ge=0)
 
 
+class ReadingsSettings(BaseSettings):
+    """Monitoring readings sent to `POST /readings` (`ONEMAP_READINGS_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEMAP_READINGS_", extra="forbid")
+
+    # Rows one request may carry; more is a 413 (split the batch). Batches of 1,000 to
+    # 10,000 ingest fastest (shared/NOTES.md); the cap bounds a request's memory and time.
+    max_rows: int = Field(10_000, ge=1)
+    # Bytes one request body may have, whatever its rows.
+    max_body_bytes: int = Field(16 * 2**20, ge=1)
+    # A reading may be this far in the future (sensor clocks drift) and no further.
+    future_skew_seconds: float = Field(300.0, ge=0)
+    # Readings are kept this many days: older partitions are dropped, and a reading older
+    # than that is refused (it would be dropped at once).
+    retention_days: int = Field(400, ge=1)
+    # The service makes the partitions a week ahead and drops those past the retention at
+    # start-up and then this often; 0 = never (another process does it).
+    upkeep_interval_seconds: float = Field(6 * 3600.0, ge=0)
+
+
 class TileSettings(BaseSettings):
     """Vector tiles and their cache (`ONEMAP_TILES_*`)."""
 
@@ -141,3 +161,4 @@ class Settings(BaseModel):
     api: ApiSettings = Field(default_factory=ApiSettings)
     grading: GradingSettings = Field(default_factory=GradingSettings)
     tiles: TileSettings = Field(default_factory=TileSettings)
+    readings: ReadingsSettings = Field(default_factory=ReadingsSettings)

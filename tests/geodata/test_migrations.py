@@ -106,3 +106,46 @@ def test_layer_versions_move_only_when_rows_change(scratch_url):
         conn.execute("DELETE FROM hidden_dangers WHERE code = 'HD-00001'")
         conn.execute("DELETE FROM risk_units WHERE code = 'RU-00002'")
         assert version() == start + 2
+
+
+def test_readings_are_partitioned_by_day_with_the_point_and_time_as_key(conn):
+    strategy, key = conn.execute(
+        """SELECT p.partstrat, pg_get_partkeydef(p.partrelid) FROM pg_partitioned_table p
+           WHERE p.partrelid = 'readings'::regclass""").fetchone()
+    assert (strategy, key) == ("r", "RANGE (ts)")
+    pk = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                      "WHERE conrelid = 'readings'::regclass AND contype = 'p'").fetchone()[0]
+    assert pk == "PRIMARY KEY (monitoring_point_id, ts)"
+    # no foreign key to the points: it would cost 40-55% of the ingest rate
+    assert conn.execute("SELECT count(*) FROM pg_constraint WHERE conrelid = 'readings'::regclass "
+                        "AND contype = 'f'").fetchone()[0] == 0
+
+
+def test_readings_partitions_are_made_ahead_and_dropped_after_the_retention(scratch_base_url):
+    with psycopg.connect(scratch_base_url, autocommit=True) as conn:
+        def partitions():
+            return [r[0] for r in conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = 'readings'::regclass ORDER BY 1")]
+
+        today = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()[0]
+        # the migration made yesterday and a week ahead
+        ahead = partitions()
+        assert f"readings_{today:%Y%m%d}" in ahead and len(ahead) >= 8
+        made = conn.execute("SELECT readings_ensure_partitions('2020-02-28', 3)").fetchone()[0]
+        assert made == 3
+        assert conn.execute("SELECT readings_ensure_partitions('2020-02-28', 3)").fetchone()[0] == 0
+        assert {"readings_20200228", "readings_20200229", "readings_20200301"} <= set(partitions())
+        # a partition holds one UTC day: 00:30 on 1 March in Xi'an is 16:30 UTC on the 29th
+        conn.execute("INSERT INTO readings (monitoring_point_id, ts, value) "
+                     "VALUES (1, '2020-03-01 00:30+08', 1), (1, '2020-02-29 23:59:59+00', 2)")
+        where = [r[0] for r in conn.execute(
+            "SELECT tableoid::regclass::text FROM readings ORDER BY value")]
+        assert where == ["readings_20200229", "readings_20200229"]
+        assert conn.execute("SELECT readings_drop_partitions(30)").fetchone()[0] == 3
+        assert partitions() == ahead
+        assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.CheckViolation):
+            # no partition for that day: the service makes it before it writes
+            conn.execute("INSERT INTO readings (monitoring_point_id, ts, value) "
+                         "VALUES (1, '2001-01-01 00:00Z', 1)")
