@@ -26,7 +26,6 @@ import asyncio
 import random
 import statistics
 import sys
-import time
 import urllib.request
 
 import numpy as np
@@ -35,7 +34,16 @@ from pyproj import CRS
 from rich.console import Console
 from rich.table import Table
 from scratch import throwaway_database
-from tiles import ROOT, STACKS, Run, Server, free_port, load, uvicorn_argv
+from tiles import (
+    ROOT,
+    STACKS,
+    Run,
+    Server,
+    free_port,
+    load,
+    on_connections,
+    uvicorn_argv,
+)
 
 from geodata.datums import WGS84, transformer
 from geodata.demo.seed import seed_database
@@ -185,9 +193,6 @@ def workloads(url: str, points: list[tuple[float, float]]) -> dict[str, tuple[li
 async def raw(url: str, requests: list[list[list[tuple]]], concurrency: int) -> Run:
     """The floor: each request's statements, prepared, batch by batch in a pipeline as the
     service sends them, one connection per client."""
-    conns = [await psycopg.AsyncConnection.connect(url, autocommit=True)
-             for _ in range(concurrency)]
-    todo, run = iter(enumerate(requests)), Run(0.0)
 
     async def answer(conn, batches) -> int:
         size = 0
@@ -199,21 +204,7 @@ async def raw(url: str, requests: list[list[list[tuple]]], concurrency: int) -> 
                 size += len(await cursor.fetchall())
         return size
 
-    async def worker(conn):
-        for i, batches in todo:
-            started = time.perf_counter()
-            size = await answer(conn, batches)
-            run.add(i, time.perf_counter() - started, size)
-
-    for conn in conns:  # prepared on every connection first, as in a running service
-        for batches in requests[:20]:
-            await answer(conn, batches)
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in conns))
-    run.seconds = time.perf_counter() - started
-    for conn in conns:
-        await conn.close()
-    return run
+    return await on_connections(url, requests, concurrency, answer, warm=20)
 
 
 def same_residents(url: str, points: list[tuple[float, float]], port: int) -> str:

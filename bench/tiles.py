@@ -296,33 +296,41 @@ async def load(port: int, paths: list[str], concurrency: int, headers: str = "")
     return run
 
 
-async def raw(url: str, layer, tiles: list[Tile], concurrency: int) -> Run:
-    """The floor: the service's own statements, prepared, straight to PostgreSQL."""
-    query = build_query(layer)
+async def on_connections(url: str, items: list, concurrency: int, answer, warm: int) -> Run:
+    """Time `answer(conn, item)` (its size) for every item, `concurrency` connections taking
+    the next item in turn; each connection first answers `warm` items (its statements
+    prepared, as in a running service)."""
     conns = [await psycopg.AsyncConnection.connect(url, autocommit=True) for _ in range(concurrency)]
-    todo, run = iter(enumerate(tiles)), Run(0.0)
-
-    async def fetch(conn, t: Tile) -> bytes:
-        text = query.text(t.z)
-        cur = await conn.execute(text, query.params(t.z, t.x, t.y), prepare=text is query.single,
-                                 binary=True)
-        return (await cur.fetchone())[0] or b""
+    todo, run = iter(enumerate(items)), Run(0.0)
 
     async def worker(conn):
-        for i, t in todo:
+        for i, item in todo:
             started = time.perf_counter()
-            data = await fetch(conn, t)
-            run.add(i, time.perf_counter() - started, len(data))
+            size = await answer(conn, item)
+            run.add(i, time.perf_counter() - started, size)
 
-    for conn in conns:  # prepared on every connection first, as in a running service
-        for t in tiles[:10]:
-            await fetch(conn, t)
+    for conn in conns:
+        for item in items[:warm]:
+            await answer(conn, item)
     started = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in conns))
     run.seconds = time.perf_counter() - started
     for conn in conns:
         await conn.close()
     return run
+
+
+async def raw(url: str, layer, tiles: list[Tile], concurrency: int) -> Run:
+    """The floor: the service's own statements, prepared, straight to PostgreSQL."""
+    query = build_query(layer)
+
+    async def fetch(conn, t: Tile) -> int:
+        text = query.text(t.z)
+        cur = await conn.execute(text, query.params(t.z, t.x, t.y), prepare=text is query.single,
+                                 binary=True)
+        return len((await cur.fetchone())[0] or b"")
+
+    return await on_connections(url, tiles, concurrency, fetch, warm=10)
 
 
 def gzip_effect(url: str, layer, tiles: list[Tile]) -> tuple[int, int, float]:

@@ -111,7 +111,7 @@ def grid_over(polys, cell_m: float = RASTER_CELL_M):
     minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(polys, dtype=object))
     minx, miny = np.floor(minx / cell_m) * cell_m, np.floor(miny / cell_m) * cell_m
     maxx, maxy = np.ceil(maxx / cell_m) * cell_m, np.ceil(maxy / cell_m) * cell_m
-    shape = (int(round((maxy - miny) / cell_m)), int(round((maxx - minx) / cell_m)))
+    shape = (round((maxy - miny) / cell_m), round((maxx - minx) / cell_m))
     return from_origin(minx, maxy, cell_m, cell_m), shape
 
 

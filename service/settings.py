@@ -14,6 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+def _pool_max_not_below_min(value: int, info: ValidationInfo) -> int:
+    """A pool's largest size may not be below its smallest (both pools of the service)."""
+    minimum = info.data.get("pool_min_size", 0)
+    if value < minimum:
+        raise ValueError(f"pool_max_size ({value}) is below pool_min_size ({minimum})")
+    return value
+
 class DatabaseSettings(BaseSettings):
     """The database and the connection pool (`ONEMAP_DATABASE_*`)."""
 
@@ -37,13 +44,7 @@ class DatabaseSettings(BaseSettings):
     # /healthz gives up after this long, so a load balancer never waits on a dead database.
     health_timeout: float = Field(2.0, gt=0)
 
-    @field_validator("pool_max_size")
-    @classmethod
-    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
-        minimum = info.data.get("pool_min_size", 0)
-        if value < minimum:
-            raise ValueError(f"pool_max_size ({value}) is below pool_min_size ({minimum})")
-        return value
+    _max_not_below_min = field_validator("pool_max_size")(_pool_max_not_below_min)
 
 
 class ApiSettings(BaseSettings):
@@ -143,13 +144,7 @@ class TileSettings(BaseSettings):
     pool_min_size: int = Field(1, ge=0)
     pool_max_size: int = Field(8, ge=1)
 
-    @field_validator("pool_max_size")
-    @classmethod
-    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
-        minimum = info.data.get("pool_min_size", 0)
-        if value < minimum:
-            raise ValueError(f"pool_max_size ({value}) is below pool_min_size ({minimum})")
-        return value
+    _max_not_below_min = field_validator("pool_max_size")(_pool_max_not_below_min)
 
 
 class Settings(BaseModel):

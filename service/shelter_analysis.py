@@ -107,13 +107,13 @@ class ShelterAnalysis:
             "radius_m": cls.radius_m,
             "sites_from": source,
             "sites_considered": len(sites["x"]),
-            "unsheltered_before": int(round(before)),
+            "unsheltered_before": round(before),
             "candidates": [
                 {"rank": rank, "lon": round(float(sites["lon"][p.site]), 6),
                  "lat": round(float(sites["lat"][p.site]), 6),
-                 "site": sites["info"][p.site], "gain": int(round(p.gain)),
-                 "cumulative_gain": int(round(p.total)),
-                 "unsheltered_after": int(round(before - p.total))}
+                 "site": sites["info"][p.site], "gain": round(p.gain),
+                 "cumulative_gain": round(p.total),
+                 "unsheltered_after": round(before - p.total)}
                 for rank, p in enumerate(proposals, start=1)],
         }
 

@@ -16,11 +16,10 @@ import psycopg
 import shapely
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from pyproj import Transformer
 from rich.progress import Progress
 
 from geodata.boundaries import demonstration_districts, load_districts
-from geodata.datums import WGS84, XIAN_GK, project_to_local
+from geodata.datums import local_to_wgs84, project_to_local
 from geodata.demo import (
     hidden_dangers,
     monitoring,
@@ -105,15 +104,7 @@ def districts_frame(conn: psycopg.Connection) -> gpd.GeoDataFrame:
 
 
 def _ewkb_wgs84(geoms: list) -> list[str]:
-    to_wgs = Transformer.from_crs(XIAN_GK, WGS84, always_xy=True)
-
-    def convert(coords):
-        lon, lat = to_wgs.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([lon, lat])
-
-    arr = shapely.transform(np.asarray(geoms, dtype=object), convert)
-    arr = shapely.set_srid(arr, 4326)
-    return list(shapely.to_wkb(arr, hex=True, include_srid=True))
+    return list(shapely.to_wkb(local_to_wgs84(geoms), hex=True, include_srid=True))
 
 
 def _value(v):
@@ -178,7 +169,7 @@ def publish_modelled_population(conn: psycopg.Connection, districts: gpd.GeoData
         totals = zone_totals(raster, polys)
         with conn.cursor() as cur:
             cur.executemany("UPDATE subdistricts SET population = %s WHERE code = %s",
-                            [(int(round(t)), r[0]) for t, r in zip(totals, rows)])
+                            [(round(t), r[0]) for t, r in zip(totals, rows)])
     return (f"modelled population surface, {raster.shape[1]}×{raster.shape[0]} cells of "
             f"{raster.cell_m:g} m, {int(raster.values.sum(dtype=np.float64)):,} residents")
 

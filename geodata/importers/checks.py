@@ -63,11 +63,11 @@ def check_rows(table: SourceTable, spec: LayerSpec, city: CityData, source: Sour
     for f in spec.fields:
         if f.required and not f.derived and f.name not in match.columns:
             names = ", ".join((f.name, *f.aliases))
-            out.problems.append((None, f"no column for {f.name}, which is required "
-                                       f"(accepted names: {names})"))
+            out.problems.append((None, (f"no column for {f.name}, which is required "
+                                       f"(accepted names: {names})")))
     if spec.extent == "city" and not city.extent.codes:
-        out.problems.append((None, "the database holds no districts: import them first "
-                                   "(onemap import --layer districts)"))
+        out.problems.append((None, ("the database holds no districts: import them first "
+                                   "(onemap import --layer districts)")))
 
     labels = {name: (col if normalise_header(col) == name else f"{col} ({name})")
               for name, col in match.columns.items()}
@@ -262,8 +262,8 @@ def _monitoring_rules(row: _Row, city: CityData, labels) -> list[str]:
     unit = city.monitoring_kinds.codes[code]["unit"]
     given = v.get("unit")
     if given is not None and given.lower() != unit.lower() and "unit" not in row.failed:
-        return [f"{labels['unit']} {given!r} is not the unit of {code} ({unit}); "
-                f"thresholds and readings must be in {unit}"]
+        return [(f"{labels['unit']} {given!r} is not the unit of {code} ({unit}); "
+                f"thresholds and readings must be in {unit}")]
     v["unit"] = unit
     return []
 

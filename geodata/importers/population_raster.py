@@ -29,7 +29,13 @@ from rasterio.windows import Window
 from geodata.datums import SourceCRS, project_to_local
 from geodata.errors import ImportRejected
 from geodata.importers.geometry import crs_label, parse_crs_option
-from geodata.population import RASTER_CELL_M, RASTER_CRS, RASTER_NAME, grid_over, zone_index
+from geodata.population import (
+    RASTER_CELL_M,
+    RASTER_CRS,
+    RASTER_NAME,
+    grid_over,
+    zone_index,
+)
 from geodata.rasters import StoredRaster, store_raster
 
 UNITS = "residents per cell"

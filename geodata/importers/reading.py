@@ -150,8 +150,8 @@ def read_csv(path: Path) -> SourceTable:
                 header = [c.strip() for c in cells]
                 continue
             if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-                table.problems.append((start, f"{len(cells)} values but the header has "
-                                              f"{len(header)} columns (an unquoted comma?)"))
+                table.problems.append((start, (f"{len(cells)} values but the header has "
+                                              f"{len(header)} columns (an unquoted comma?)")))
             table.row_numbers.append(start)
             table.records.append({h: (cells[i] if i < len(cells) else None)
                                   for i, h in enumerate(header) if h})

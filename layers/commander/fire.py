@@ -24,7 +24,6 @@ station's first-due area: the cells it reaches before any other station.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +41,8 @@ from layers.commander.travel import (
     TravelModel,
     TravelRulesError,
     load_travel,
+    read_travel_rules,
+    travel_number,
 )
 from layers.shelters.inputs import MissingPopulationError
 
@@ -64,17 +65,9 @@ class FireRules:
 
 def load_fire_rules(path: Path = RULES_FILE) -> FireRules:
     """Read and check the `[fire]` parameters."""
-    try:
-        fire = tomllib.loads(path.read_text(encoding="utf-8")).get("fire", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise TravelRulesError(f"travel parameters: cannot read {path.name}: {exc}") from exc
-    numbers = {}
-    for key in ("built_up_per_km2", "area_limit_km2", "edge_area_limit_km2"):
-        value = fire.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise TravelRulesError(f"travel parameters: fire.{key} must be a number above 0, "
-                                   f"not {value!r}")
-        numbers[key] = float(value)
+    fire = read_travel_rules(path).get("fire", {})
+    numbers = {key: travel_number(fire, key, "fire")
+               for key in ("built_up_per_km2", "area_limit_km2", "edge_area_limit_km2")}
     edge = fire.get("edge_area_types", [])
     if not isinstance(edge, list) or not set(edge) <= set(AREA_TYPES):
         raise TravelRulesError(f"travel parameters: fire.edge_area_types must list some of "
@@ -241,13 +234,13 @@ def _share(part: float, whole: float) -> float | None:
 
 
 def _figures(residents, covered, built_up, outside, outside_residents, stations, cell_km2):
-    return {"stations": int(stations), "residents": int(round(residents)),
-            "covered_residents": int(round(covered)),
+    return {"stations": int(stations), "residents": round(residents),
+            "covered_residents": round(covered),
             "share_covered": _share(round(covered), round(residents)),
-            "residents_outside_reach": int(round(residents)) - int(round(covered)),
+            "residents_outside_reach": round(residents) - round(covered),
             "built_up_km2": round(float(built_up) * cell_km2, 2),
             "built_up_outside_km2": round(float(outside) * cell_km2, 2),
-            "built_up_outside_residents": int(round(outside_residents)),
+            "built_up_outside_residents": round(outside_residents),
             "share_built_up_covered": _share(built_up - outside, built_up)}
 
 
@@ -311,9 +304,9 @@ def _stations(inputs: FireInputs, found: Reach, rules: FireRules) -> list[dict]:
         out.append({"id": int(inputs.station_id[i]), "code": inputs.station_code[i],
                     "name": inputs.station_name[i], "district_code": inputs.station_district[i],
                     "area_type": kind, "reach_km2": round(int(mask.sum()) * km2, 2),
-                    "reach_residents": int(round(reached_people)),
+                    "reach_residents": round(reached_people),
                     "first_due_km2": first_due,
-                    "first_due_residents": int(round(first_people[i])),
+                    "first_due_residents": round(first_people[i]),
                     "area_limit_km2": limit, "over_area_limit": bool(first_due > limit)})
     return out
 

@@ -20,7 +20,7 @@ from affine import Affine
 from psycopg import sql
 from rasterio.features import shapes
 
-from geodata.datums import WGS84, XIAN_GK, transformer
+from geodata.datums import local_to_wgs84
 from layers.commander.fire import (
     FireCoverage,
     FireRules,
@@ -56,11 +56,11 @@ def coverage_rows(cover: FireCoverage, rules: FireRules) -> list[dict]:
         people = inputs.residents[r0:r0 + mask.shape[0], c0:c0 + mask.shape[1]][mask].sum()
         rows.append({"kind": "station", "station_id": int(inputs.station_id[i]),
                      "district_code": inputs.station_district[i],
-                     "residents": int(round(people)), "area_km2": int(mask.sum()) * km2,
+                     "residents": round(people), "area_km2": int(mask.sum()) * km2,
                      "geom": cell_polygons(mask, window)[1]})
     if found.reached.any():
         rows.append({"kind": "union", "station_id": None, "district_code": None,
-                     "residents": int(round(inputs.residents[found.reached].sum())),
+                     "residents": round(inputs.residents[found.reached].sum()),
                      "area_km2": int(found.reached.sum()) * km2,
                      "geom": cell_polygons(found.reached, transform)[1]})
     for index, (geom, people, area) in outside_polygons(cover, rules).items():
@@ -78,18 +78,8 @@ def outside_polygons(cover: FireCoverage, rules: FireRules) -> dict[int, tuple]:
     cells = np.bincount(zones.ravel(), minlength=len(inputs.districts) + 1)
     people = np.bincount(zones.ravel(), weights=inputs.residents.ravel(),
                          minlength=len(inputs.districts) + 1)
-    return {label - 1: (geom, int(round(people[label])), int(cells[label]) * inputs.cell_km2)
+    return {label - 1: (geom, round(people[label]), int(cells[label]) * inputs.cell_km2)
             for label, geom in sorted(cell_polygons(zones, inputs.raster.transform).items())}
-
-
-def to_wgs84(geoms: list) -> np.ndarray:
-    to_wgs = transformer(XIAN_GK, WGS84)
-
-    def convert(coords):
-        lon, lat = to_wgs.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([lon, lat])
-
-    return shapely.set_srid(shapely.transform(np.asarray(geoms, dtype=object), convert), 4326)
 
 
 def store_coverage(conn: psycopg.Connection, rows: list[dict], method: str,
@@ -98,7 +88,7 @@ def store_coverage(conn: psycopg.Connection, rows: list[dict], method: str,
     conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(TABLE)))
     if not rows:
         return 0
-    geoms = shapely.to_wkb(to_wgs84([r["geom"] for r in rows]), hex=True, include_srid=True)
+    geoms = shapely.to_wkb(local_to_wgs84([r["geom"] for r in rows]), hex=True, include_srid=True)
     query = sql.SQL("COPY {} (kind, station_id, district_code, residents, area_km2, method, "
                     "response_s, synthetic, geom) FROM STDIN").format(sql.Identifier(TABLE))
     with conn.cursor() as cur, cur.copy(query) as copy:

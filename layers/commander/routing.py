@@ -17,7 +17,6 @@ every road, or that the network cannot make, falls back to the estimate of
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +25,7 @@ from psycopg import sql
 
 from geodata.datums import XIAN_GK
 from layers.commander.plans import Plan
-from layers.commander.travel import RULES_FILE, TravelRulesError
+from layers.commander.travel import RULES_FILE, read_travel_rules, travel_number
 
 M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LON_EQUATOR = 111_320.0
@@ -90,17 +89,9 @@ class NetworkParams:
 @lru_cache(maxsize=4)
 def load_network_params(path: Path = RULES_FILE) -> NetworkParams:
     """The [network] parameters of the travel rules."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8")).get("network", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise TravelRulesError(f"travel parameters: cannot read {path.name}: {exc}") from exc
-    values = {}
-    for key in ("access_speed_kmh", "max_access_m", "search_margin_m"):
-        value = doc.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise TravelRulesError(f"travel parameters: network.{key} must be a number above "
-                                   f"0, not {value!r}")
-        values[key] = float(value)
+    doc = read_travel_rules(path).get("network", {})
+    values = {key: travel_number(doc, key, "network")
+              for key in ("access_speed_kmh", "max_access_m", "search_margin_m")}
     return NetworkParams(**values)
 
 

@@ -20,7 +20,6 @@ it (`layers.shelters.analysis`): the room it has for people from further away.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from layers.commander.plans import Plan
 from layers.commander.population_rings import residents_by_ring, ring_edges
 from layers.commander.routing import Network, road_network
 from layers.commander.travel import DensityLookup, TravelModel
+from layers.rule_files import positive, read_rules
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "rules" / "situation.toml"
 GRADES = ("red", "orange", "yellow", "blue")
@@ -61,39 +61,33 @@ class SituationRules:
     max_items: int
 
 
+LABEL = "situation settings"
+
+
 def _positive(doc: dict, key: str, where: str, whole: bool = False) -> float:
-    value = doc.get(key)
-    kinds = int if whole else int | float
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        kind = "a whole number" if whole else "a number"
-        raise SituationRulesError(f"situation settings: {where}{key} must be {kind} above 0, "
-                                  f"not {value!r}")
-    return value
+    return positive(doc, key, where, LABEL, SituationRulesError, whole)
 
 
 def load_rules(path: Path = RULES_FILE) -> SituationRules:
     """Read and check `layers/rules/situation.toml`."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SituationRulesError(f"situation settings: cannot read {path.name}: {exc}") from exc
+    doc = read_rules(path, LABEL, SituationRulesError)
     radius, population = doc.get("radius", {}), doc.get("population", {})
-    default_m = float(_positive(radius, "default_m", "radius."))
-    max_m = float(_positive(radius, "max_m", "radius."))
+    default_m = float(_positive(radius, "default_m", "radius"))
+    max_m = float(_positive(radius, "max_m", "radius"))
     steps = population.get("rings_m")
     if not isinstance(steps, list) or not steps:
         raise SituationRulesError("situation settings: population.rings_m must be a list of "
                                   "distances in metres")
-    steps = tuple(float(_positive({"ring": s}, "ring", "population.rings_m ")) for s in steps)
+    steps = tuple(float(_positive({"rings_m": s}, "rings_m", "population")) for s in steps)
     unknown = set(doc.get("nearest", {})) - set(RESOURCE_TYPES)
     if unknown:
         raise SituationRulesError(f"situation settings: nearest.{min(unknown)} is not a "
                                   f"resource type ({', '.join(RESOURCE_TYPES)})")
     # in the file's order: the brief lists the help that way
-    nearest_k = {t: int(_positive(doc["nearest"], t, "nearest.", whole=True))
+    nearest_k = {t: int(_positive(doc["nearest"], t, "nearest", whole=True))
                  for t in doc.get("nearest", {})}
     rules = SituationRules(default_m, max_m, steps, nearest_k,
-                           int(_positive(doc.get("lists", {}), "max_items", "lists.", whole=True)))
+                           int(_positive(doc.get("lists", {}), "max_items", "lists", whole=True)))
     if rules.default_radius_m > rules.max_radius_m:
         raise SituationRulesError("situation settings: radius.default_m is above radius.max_m")
     return rules

@@ -10,7 +10,6 @@ standard gives a driving speed; `TravelModel.describe()` is shown with every ans
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from scipy.ndimage import uniform_filter
 
 from geodata.errors import OnemapError
 from geodata.rasters import StoredRaster
+from layers.rule_files import positive, read_rules
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "rules" / "travel.toml"
 AREA_TYPES = ("core", "urban", "suburban", "rural")  # densest first
@@ -61,29 +61,31 @@ class TravelModel:
                         "area; no road network is loaded"}
 
 
-def _number(doc: dict, key: str, where: str) -> float:
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise TravelRulesError(f"travel parameters: {where}{key} must be a number above 0, "
-                               f"not {value!r}")
-    return float(value)
+LABEL = "travel parameters"
+
+
+def travel_number(doc: dict, key: str, where: str) -> float:
+    """A number above 0 of the travel parameters (`where`: its section)."""
+    return positive(doc, key, where, LABEL, TravelRulesError)
+
+
+def read_travel_rules(path: Path = RULES_FILE) -> dict:
+    return read_rules(path, LABEL, TravelRulesError)
 
 
 def load_travel(path: Path = RULES_FILE) -> TravelModel:
     """Read and check the travel parameters."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise TravelRulesError(f"travel parameters: cannot read {path.name}: {exc}") from exc
-    speeds = {t: _number(doc.get("speeds_kmh", {}), t, "speeds_kmh.") for t in AREA_TYPES}
-    thresholds = {t: _number(doc.get("area_types", {}), t, "area_types.")
+    doc = read_travel_rules(path)
+    speeds = {t: travel_number(doc.get("speeds_kmh", {}), t, "speeds_kmh") for t in AREA_TYPES}
+    thresholds = {t: travel_number(doc.get("area_types", {}), t, "area_types")
                   for t in AREA_TYPES[:-1]}
     if not thresholds["core"] > thresholds["urban"] > thresholds["suburban"]:
         raise TravelRulesError("travel parameters: area_types must fall from core to urban to "
                                "suburban")
     fire = doc.get("fire", {})
-    model = TravelModel(_number(doc, "detour_factor", ""), speeds, thresholds,
-                        _number(fire, "response_s", "fire."), _number(fire, "turnout_s", "fire."))
+    model = TravelModel(travel_number(doc, "detour_factor", ""), speeds, thresholds,
+                        travel_number(fire, "response_s", "fire"),
+                        travel_number(fire, "turnout_s", "fire"))
     if model.detour_factor < 1:
         raise TravelRulesError("travel parameters: detour_factor below 1 would make roads "
                                "shorter than straight lines")

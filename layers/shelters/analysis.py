@@ -25,13 +25,12 @@ class Coverage:
 
     together: Assignment
     by_class: dict[str, Assignment]
+    population: np.ndarray          # residents of each cell
 
     @property
     def unsheltered(self) -> np.ndarray:
         """Residents of each cell without a place in any shelter within walking range."""
-        return self._population - self.together.served
-
-    _population: np.ndarray = None  # set by `coverage`
+        return self.population - self.together.served
 
 
 def capacities(shelters: Shelters, standards: ShelterStandards) -> tuple[np.ndarray, np.ndarray]:
@@ -52,9 +51,7 @@ def coverage(surface: Surface, shelters: Shelters, standards: ShelterStandards) 
         only = Pairs(pairs.cell[mine], pairs.site[mine], pairs.distance[mine])
         by_class[name] = assign(surface.population, np.where(
             shelters.shelter_class == name, capacity, 0.0), only, ordered=True)
-    result = Coverage(together, by_class)
-    result._population = surface.population
-    return result
+    return Coverage(together, by_class, surface.population)
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -100,7 +97,7 @@ def area_figures(area: Area, sums: Sums, in_area: np.ndarray, shelters: Shelters
         "name": area.name,
         "name_en": area.name_en,
         "district_code": area.district_code,
-        "population": int(round(population)),
+        "population": round(population),
         "census_population": area.census_population,
         "shelter_count": int(in_area.sum()),
         "shelters_by_class": {c: int((classes == c).sum()) for c in CLASSES},
@@ -110,8 +107,8 @@ def area_figures(area: Area, sums: Sums, in_area: np.ndarray, shelters: Shelters
         "standard_m2": standard,
         "meets_standard": per_resident is None or per_resident >= standard,
         "deficit_m2": round(max(0.0, standard * population - area_m2), 1),
-        "covered_population": int(round(covered)),
-        "uncovered_population": int(round(population - covered)),
+        "covered_population": round(covered),
+        "uncovered_population": round(population - covered),
         "coverage": {"all": _share(covered, population),
                      **{c: _share(sums.by_class[c], population) for c in CLASSES}},
     }

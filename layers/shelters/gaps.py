@@ -18,8 +18,14 @@ from affine import Affine
 from psycopg import sql
 from rasterio.features import rasterize, shapes
 
-from geodata.datums import WGS84, XIAN_GK, project_to_local, transformer
-from layers.shelters.inputs import Surface, load_shelters, load_surface
+from geodata.datums import local_to_wgs84, project_to_local
+from layers.shelters.analysis import coverage
+from layers.shelters.inputs import (
+    MissingPopulationError,
+    Surface,
+    load_shelters,
+    load_surface,
+)
 from layers.shelters.standards import ShelterStandards, load_standards
 
 TABLE = "shelter_gaps"
@@ -74,22 +80,10 @@ def gap_polygons(surface: Surface, unsheltered: np.ndarray) -> list[dict]:
     in_gap = gap[rows // b, cols // b]
     residents = np.bincount(ids[rows, cols], weights=np.where(in_gap, unsheltered, 0.0),
                             minlength=len(pieces) + 1)[1:]
-    return [{"district_code": d, "subdistrict_code": s, "residents": int(round(people)),
+    return [{"district_code": d, "subdistrict_code": s, "residents": round(people),
              "area_km2": geom.area / 1e6,
              "geom": shapely.simplify(geom, SIMPLIFY_M, preserve_topology=True)}
             for (d, s, geom), people in zip(pieces, residents) if people >= 0.5]
-
-
-def _to_wgs84(geoms: list) -> np.ndarray:
-    to_wgs = transformer(XIAN_GK, WGS84)
-
-    def convert(coords):
-        lon, lat = to_wgs.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([lon, lat])
-
-    projected = shapely.transform(np.asarray(geoms, dtype=object), convert)
-    multi = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]) for g in projected]
-    return shapely.set_srid(np.asarray(multi, dtype=object), 4326)
 
 
 def store_gaps(conn: psycopg.Connection, rows: list[dict], synthetic: bool) -> int:
@@ -99,7 +93,9 @@ def store_gaps(conn: psycopg.Connection, rows: list[dict], synthetic: bool) -> i
     conn.execute("SELECT bump_layer_versions(%s)", [TABLE])
     if not rows:
         return 0
-    geoms = shapely.to_wkb(_to_wgs84([r["geom"] for r in rows]), hex=True, include_srid=True)
+    multi = [g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g])
+             for g in (r["geom"] for r in rows)]
+    geoms = shapely.to_wkb(local_to_wgs84(multi), hex=True, include_srid=True)
     query = sql.SQL("COPY {} (district_code, subdistrict_code, residents, area_km2, synthetic, "
                     "geom) FROM STDIN").format(sql.Identifier(TABLE))
     with conn.cursor() as cur, cur.copy(query) as copy:
@@ -120,8 +116,6 @@ def is_stale(conn: psycopg.Connection) -> bool:
 
 def rebuild_gaps(conn: psycopg.Connection, standards: ShelterStandards | None = None) -> int:
     """Analyse the stored data and replace the layer (in the caller's transaction)."""
-    from layers.shelters.analysis import coverage  # analysis imports nothing of this module
-
     surface = load_surface(conn)
     cover = coverage(surface, load_shelters(conn), standards or load_standards())
     synthetic = surface.raster.parameters.get("source") == "model"
@@ -132,8 +126,6 @@ def refresh_if_stale(conn: psycopg.Connection) -> int | None:
     """Rebuild the layer if its inputs changed since the last build and a population
     surface exists; the number of areas, or None when nothing was done. One process at a
     time (an advisory lock; a process finding it taken leaves the work to the holder)."""
-    from layers.shelters.inputs import MissingPopulationError
-
     with conn.transaction():
         if not conn.execute("SELECT pg_try_advisory_xact_lock(hashtext('onemap:shelter_gaps'))"
                             ).fetchone()[0] or not is_stale(conn):

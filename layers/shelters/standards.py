@@ -6,11 +6,11 @@ and the city's own 1.5 m² per resident indicator); nothing of them is a constan
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from geodata.errors import OnemapError
+from layers.rule_files import positive, read_rules
 
 RULES_FILE = Path(__file__).resolve().parents[1] / "rules" / "shelters.toml"
 CLASSES = ("emergency", "fixed", "central")
@@ -53,20 +53,16 @@ class ShelterStandards:
                                      "source": c.source} for c in self.classes.values()}}
 
 
-def _positive(doc: dict, key: str, where: str) -> float:
-    value = doc.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise StandardsError(f"shelter standards: {where}.{key} must be a number above 0, "
-                             f"not {value!r}")
-    return float(value)
+LABEL = "shelter standards"
+
+
+def _positive(doc: dict, key: str, where: str, whole: bool = False) -> float:
+    return positive(doc, key, where, LABEL, StandardsError, whole)
 
 
 def load_standards(path: Path = RULES_FILE) -> ShelterStandards:
     """Read and check the standards file."""
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise StandardsError(f"shelter standards: cannot read {path.name}: {exc}") from exc
+    doc = read_rules(path, LABEL, StandardsError)
     indicator = doc.get("indicator", {})
     per_resident = _positive(indicator, "per_resident_m2", "indicator")
     classes_doc = doc.get("classes", {})
@@ -90,10 +86,7 @@ def load_standards(path: Path = RULES_FILE) -> ShelterStandards:
     if shelter_class not in CLASSES:
         raise StandardsError(f"shelter standards: candidates.class must be one of "
                              f"{', '.join(CLASSES)}, not {shelter_class!r}")
-    max_n = cand.get("max_n", 50)
-    if isinstance(max_n, bool) or not isinstance(max_n, int) or max_n < 1:
-        raise StandardsError(f"shelter standards: candidates.max_n must be a whole number "
-                             f"above 0, not {max_n!r}")
+    max_n = _positive({"max_n": 50, **cand}, "max_n", "candidates", whole=True)
     return ShelterStandards(
         per_resident, str(indicator.get("source", "")),
         classes,

@@ -10,7 +10,13 @@ from rich.table import Table
 
 from geodata.db import connect
 from geodata.errors import ImportRejected
-from geodata.importers import LAYERS, RASTER_LAYERS, ImportReport, PopulationReport, import_file
+from geodata.importers import (
+    LAYERS,
+    RASTER_LAYERS,
+    ImportReport,
+    PopulationReport,
+    import_file,
+)
 from layers.commander import fire_layer
 from layers.commander.network import build_network
 from layers.grading import GRADE_ZH, regrade

@@ -24,9 +24,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from geodata.datums import local_to_wgs84
 from geodata.errors import NotFoundError
 from layers.commander.fire import FireCoverage, FireRules, analyse, load_fire_rules
-from layers.commander.fire_layer import INPUTS, outside_polygons, to_wgs84
+from layers.commander.fire_layer import INPUTS, outside_polygons
 from service.commander import CommanderContext, commander_context, current_versions
 from service.errors import AnalysisParameterError
 from service.features import encode
@@ -73,7 +74,7 @@ class FireAnalysis:
         if computed.outside is None:
             def build() -> dict:
                 polygons = outside_polygons(computed.cover, self.rules)
-                geoms = to_wgs84([g for g, _, _ in polygons.values()])
+                geoms = local_to_wgs84([g for g, _, _ in polygons.values()])
                 return {i: (g, *rest) for (i, (_, *rest)), g in zip(polygons.items(), geoms)}
             computed.outside = await run_in_threadpool(build)
         return computed.outside

@@ -102,18 +102,18 @@ def test_unknown_codes_and_broken_constraints_are_refused(db, pts, tmp_path):
                       ["U5", "e", "", "gas_station", "610104", "", "", "", "", "", *p[2]]])
     exc = rejected(db, path, "risk_units")
     problems = exc.problems
-    assert (2, "category 'volcano' is not a risk category in the database (known: bridge, construction_site, "
+    assert (2, ("category 'volcano' is not a risk category in the database (known: bridge, construction_site, "
                "crowded_place, drainage, gas_pipeline, gas_station, hazardous_chemicals, "
                "heating_pipeline, high_rise, industrial_trade, non_coal_mine, rail_transit, "
-               "water_pipeline)") in problems
-    assert (3, "district_code '999999' is not a district in the database (known: 610102, "
+               "water_pipeline)")) in problems
+    assert (3, ("district_code '999999' is not a district in the database (known: 610102, "
                "610103, 610104, 610111, 610112, 610113, 610114, 610115, 610116, 610117, 610118, "
-               "610122, 610124)") in problems
+               "610122, 610124)")) in problems
     assert (3, "category bridge belongs to domain lifeline, not public_safety") in problems
     assert (4, "likelihood and severity go together: give both") in problems
     assert (5, "lec_l '5.0' is not one of 10, 6, 3, 1, 0.5, 0.2, 0.1") in problems
-    assert (6, "no grading inputs: give likelihood and severity (risk matrix) "
-               "or lec_l, lec_e and lec_c (LEC)") in problems
+    assert (6, ("no grading inputs: give likelihood and severity (risk matrix) "
+               "or lec_l, lec_e and lec_c (LEC)")) in problems
     assert len(problems) == 6
 
 
@@ -124,8 +124,8 @@ def test_monitoring_and_hidden_danger_rules(db, pts, tmp_path):
                         ["M2", "b", "water_supply", "kPa", "", *p[1]],
                         ["M3", "c", "gas", "%lel", "NOPE", *p[2]]])
     assert rejected(db, points, "monitoring_points").problems == [
-        (2, "kind 'radiation' is not a monitoring kind in the database (known: bridge, drainage, gas, heating, "
-            "power, water_supply)"),
+        (2, ("kind 'radiation' is not a monitoring kind in the database (known: bridge, drainage, gas, heating, "
+            "power, water_supply)")),
         (3, "unit 'kPa' is not the unit of water_supply (MPa); thresholds and readings must be in MPa"),
         (4, "risk_unit_code 'NOPE' is not a risk unit in the database")]
     dangers = write_csv(tmp_path / "hd.csv", ["code", "title", "level", "status", "found_on",
@@ -154,8 +154,8 @@ def test_missing_required_column_is_one_message(db, pts, tmp_path):
     path = write_csv(tmp_path / "nocls.csv", ["code", "name", "effective_area_m2", "lon", "lat"],
                      [["S", "s", 10, *pts["610104"][0]]])
     assert rejected(db, path, "shelters").problems == [
-        (None, "no column for class, which is required (accepted names: class, 类别, 场所类别, "
-               "避难场所类别)")]
+        (None, ("no column for class, which is required (accepted names: class, 类别, 场所类别, "
+               "避难场所类别)"))]
 
 
 @pytest.mark.parametrize("name, content, kwargs, message", [
@@ -165,9 +165,9 @@ def test_missing_required_column_is_one_message(db, pts, tmp_path):
     ("units.xlsx", b"PK", {}, "cannot import units.xlsx: the file must be a GeoPackage"),
     ("ok.csv", b"code,lon,lat\n", {"crs": "EPSG:999999"}, "--crs: unknown coordinate system 'EPSG:999999'"),
     ("ok.csv", b"code,lon,lat\n", {"layer": "railways"},
-     "unknown layer 'railways' (--layer): use one of districts, subdistricts, risk_units, "
+     ("unknown layer 'railways' (--layer): use one of districts, subdistricts, risk_units, "
      "monitoring_points, shelters, resources, hidden_dangers, candidate_sites, roads, "
-     "population"),
+     "population")),
     ("rows.csv", b"code,name,lon,lat\n", {}, "rows.csv: the file is not usable; nothing was loaded"),
 ])
 def test_unusable_files_and_parameters(db, tmp_path, name, content, kwargs, message):

@@ -94,8 +94,10 @@ def test_layer_versions_move_only_when_rows_change(scratch_url):
     from layers.grading import regrade
 
     with psycopg.connect(scratch_url, autocommit=True) as conn:
-        version = lambda: conn.execute(  # noqa: E731
-            "SELECT version FROM layer_versions WHERE name = 'risk_units'").fetchone()[0]
+        def version():
+            return conn.execute(
+                "SELECT version FROM layer_versions WHERE name = 'risk_units'").fetchone()[0]
+
         start = version()
         conn.execute("UPDATE risk_units SET name = name WHERE false")
         conn.execute("DELETE FROM risk_units WHERE code = 'no such code'")

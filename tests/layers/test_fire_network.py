@@ -22,7 +22,17 @@ import numpy as np
 import psycopg
 import pytest
 import shapely
-from fire_city import CELL, MODEL, RESIDENTS, RULES, S1_CELLS, X0, Y0, make_city, to_wgs84
+from fire_city import (
+    CELL,
+    MODEL,
+    RESIDENTS,
+    RULES,
+    S1_CELLS,
+    X0,
+    Y0,
+    make_city,
+    to_wgs84,
+)
 
 from layers.commander.fire import analyse
 from layers.commander.fire_layer import rebuild_coverage

@@ -82,8 +82,8 @@ def test_the_standards_cite_their_clauses():
     ("[indicator]\nper_resident_m2 = 1.5\n", "lacks emergency, fixed, central"),
     ("[indicator]\nper_resident_m2 = -1\n[classes.emergency]\n[classes.fixed]\n[classes.central]\n",
      "indicator.per_resident_m2 must be a number above 0"),
-    ("[indicator]\nper_resident_m2 = 1.5\n"
-     "[classes.emergency]\nper_person_m2 = 1\nmin_site_m2 = 1\nradius_m = 0\n",
+    (("[indicator]\nper_resident_m2 = 1.5\n"
+     "[classes.emergency]\nper_person_m2 = 1\nmin_site_m2 = 1\nradius_m = 0\n"),
      "lacks fixed, central"),
 ])
 def test_a_bad_standards_file_names_the_key(tmp_path, text, words):
