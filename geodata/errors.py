@@ -39,6 +39,10 @@ class ForbiddenError(OnemapError):
     """The caller's token does not allow this (or there is none)."""
 
 
+class ConflictError(OnemapError):
+    """A request that the thing's present state does not allow (closing a closed alarm)."""
+
+
 class UnauthorizedError(OnemapError):
     """No token, or one that is unknown, revoked or expired."""
 

@@ -16,11 +16,15 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from geodata.db import database_url
+from layers.alarms.rules import load_rules as load_alarm_rules
+from layers.alarms.watch import AlarmWatch
+from service.alarm_feed import AlarmFeed
 from service.deps import Backend
 from service.errors import install_error_handlers
-from service.grading_schedule import grade_periodically
+from service.grading_schedule import GradingTimer
 from service.readings_upkeep import keep_partitions_periodically
 from service.routers import (
+    alarms,
     collections,
     features,
     fire,
@@ -102,13 +106,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                           conninfo, connection_kwargs(conninfo, settings.database),
                           refresh_seconds=settings.api.catalogue_refresh_seconds)
         app.state.backend = backend
+        app.state.alarm_feed = feed = AlarmFeed(backend.connect, backend.pool)
+        app.state.grading_timer = None
         timers = []
         try:
             await backend.start()
+            feed.start()
             kwargs = connection_kwargs(conninfo, settings.database)
-            if settings.grading.interval_seconds:
-                timers.append(asyncio.create_task(grade_periodically(
-                    conninfo, kwargs, settings.grading.interval_seconds)))
+            if settings.grading.interval_seconds or settings.grading.on_red_alarm:
+                app.state.grading_timer = GradingTimer(
+                    conninfo, kwargs, settings.grading.interval_seconds)
+                timers.append(asyncio.create_task(app.state.grading_timer.run()))
             if settings.readings.upkeep_interval_seconds:
                 timers.append(asyncio.create_task(keep_partitions_periodically(
                     conninfo, kwargs, settings.readings)))
@@ -116,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             for timer in timers:
                 timer.cancel()
+            await feed.close()
             if hasattr(app.state, "raster_tiles"):
                 app.state.raster_tiles.close()
             await backend.close()
@@ -136,6 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    # read now, so that a bad rule file stops the start with its message
+    app.state.alarm_rules = load_alarm_rules()
+    app.state.alarm_watch = AlarmWatch(app.state.alarm_rules)
     app.add_middleware(tiles.TileShortcut)  # inside the error handling added next
     install_error_handlers(app)
     if settings.api.cors_origins:
@@ -161,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fire.router)  # /analysis/fire-coverage
     app.include_router(situation.router)  # /analysis/situation
     app.include_router(readings.router)  # POST /readings (operator token)
+    app.include_router(alarms.router)  # /alarms…: list, one, rules, stream, ack, close
     return app
 
 

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geodata.errors import (
     BatchTooLarge,
+    ConflictError,
     CRSNameError,
     DatabaseSetupError,
     ForbiddenError,
@@ -69,6 +70,7 @@ ERROR_ANSWERS: dict[type[BaseException], ErrorAnswer] = {
     UnknownLayerError: ErrorAnswer(404, "NotFound"),
     NotFoundError: ErrorAnswer(404, "NotFound"),
     ForbiddenError: ErrorAnswer(403, "Forbidden"),
+    ConflictError: ErrorAnswer(409, "Conflict"),
     UnauthorizedError: ErrorAnswer(401, "Unauthorized"),
     CRSNameError: ErrorAnswer(400, "InvalidParameterValue"),
     AnalysisParameterError: ErrorAnswer(422, "InvalidParameterValue"),

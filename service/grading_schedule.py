@@ -1,5 +1,7 @@
 """Grading on a timer while the service runs: expiring manual grades take effect on time,
 and derived layers whose inputs changed (the shelter gaps, the fire coverage) are rebuilt.
+A red alarm opened or closed on a point linked to a risk unit asks for a run at once
+(`GradingTimer.request`): the unit's grade follows within seconds, not at the next tick.
 
 The run happens in a worker thread on a connection of its own (grading takes a lock, so
 several workers or processes never grade at once). A failed run is logged, never fatal.
@@ -20,37 +22,61 @@ from layers.shelters.gaps import refresh_if_stale
 logger = logging.getLogger(__name__)
 
 
-async def grade_periodically(conninfo: str, connect_kwargs: dict, interval_seconds: float) -> None:
-    """Re-grade every `interval_seconds` until cancelled."""
+class GradingTimer:
+    """Runs `regrade` every `interval_seconds` (0: only when asked), and soon after a request.
 
-    def run_once():
-        with psycopg.connect(conninfo, **connect_kwargs) as conn:
+    Requests within `settle_seconds` of each other share one run: a storm of red alarms
+    grades once, not once per alarm.
+    """
+
+    def __init__(self, conninfo: str, connect_kwargs: dict, interval_seconds: float,
+                 settle_seconds: float = 1.0):
+        self.conninfo, self.kwargs = conninfo, connect_kwargs
+        self.interval = interval_seconds or None
+        self.settle = settle_seconds
+        self._asked = asyncio.Event()
+        self.runs = 0
+
+    def request(self) -> None:
+        """Grade again soon (a red alarm changed on a linked point)."""
+        self._asked.set()
+
+    async def run(self) -> None:
+        """Grade on each tick or request until cancelled."""
+        while True:
+            try:
+                await asyncio.wait_for(self._asked.wait(), self.interval)
+                await asyncio.sleep(self.settle)
+            except TimeoutError:
+                pass
+            self._asked.clear()
+            try:
+                report = await run_in_threadpool(self._run_once)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be down for a while: try again next time
+                logger.warning("timed grading failed", exc_info=True)
+                continue
+            self.runs += 1
+            if report.changed:
+                logger.info("grading changed %d grades (run %d)", report.changed, report.run_id)
+
+    def _run_once(self):
+        with psycopg.connect(self.conninfo, **self.kwargs) as conn:
             report = regrade(conn, requested_by="service:timer")
             gaps = refresh_if_stale(conn)
         if gaps is not None:
             logger.info("shelter gaps rebuilt: %d areas", gaps)
-        refresh_fire_coverage()
+        self._refresh_fire_coverage()
         return report
 
-    def refresh_fire_coverage():
+    def _refresh_fire_coverage(self):
         # on a connection of its own, and failing alone: the grades are in by now
         try:
-            with psycopg.connect(conninfo, **connect_kwargs) as conn:
+            with psycopg.connect(self.conninfo, **self.kwargs) as conn:
                 fire = fire_layer.refresh_if_stale(conn)
         except Exception:
             logger.warning("timed rebuild of the fire coverage failed", exc_info=True)
             return
         if fire is not None:
             logger.info("fire coverage rebuilt: %d areas in %.1f s", *fire)
-
-    while True:
-        await asyncio.sleep(interval_seconds)
-        try:
-            report = await run_in_threadpool(run_once)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the database may be down for a while: try again next time
-            logger.warning("timed grading failed", exc_info=True)
-            continue
-        if report.changed:
-            logger.info("timed grading changed %d grades (run %d)", report.changed, report.run_id)

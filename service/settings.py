@@ -98,6 +98,9 @@ class GradingSettings(BaseSettings):
     # Every unit and point is graded again this often, so that a manual grade's expiry
     # takes effect without anyone running `onemap grade`; 0 = never.
     interval_seconds: float = Field(300.0, ge=0)
+    # A red alarm opened or closed on a point linked to a risk unit grades again at once
+    # (within about a second), so the unit's grade follows the alarm.
+    on_red_alarm: bool = True
 
 
 class ReadingsSettings(BaseSettings):

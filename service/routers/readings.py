@@ -57,12 +57,18 @@ async def post_readings(request: Request) -> dict:
     """Store the valid readings of a batch; each rejected row is listed with its index.
 
     A reading already stored (same point and time) counts as a duplicate, so a batch may be
-    sent again after a failure.
+    sent again after a failure. New readings are checked against the alarm rules in the
+    same transaction; `alarms` counts the alarms they opened, raised and closed.
     """
     settings: ReadingsSettings = request.app.state.settings.readings
     kind = media_kind(request.headers.get("content-type"))
     body = await read_body(request, settings.max_body_bytes)
     batch = read_batch(body, kind, limits_of(settings), now=dt.datetime.now(dt.UTC))
     async with request.app.state.backend.pool.connection() as conn:
-        report = await store_batch(conn, batch)
-    return report.as_dict()
+        report = await store_batch(conn, batch, after=request.app.state.alarm_watch)
+    answer = report.as_dict()
+    alarms = report.watched
+    answer["alarms"] = alarms.as_dict() if alarms else {"opened": 0, "escalated": 0, "closed": 0}
+    if alarms and alarms.red_units and request.app.state.grading_timer is not None:
+        request.app.state.grading_timer.request()  # the linked units' grades follow
+    return answer

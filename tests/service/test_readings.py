@@ -13,6 +13,7 @@ from service.auth import create_token
 from service.settings import ReadingsSettings
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+NO_ALARMS = {"opened": 0, "escalated": 0, "closed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +105,12 @@ def test_a_retried_batch_counts_duplicates_and_stores_each_reading_once(client, 
     batch = [{"point": code, "ts": at(-200 + i), "value": 0.3 + i / 100} for i in range(5)]
     first = client.post("/readings", json=batch, headers=tokens["operator"]).json()
     again = client.post("/readings", json=batch, headers=tokens["operator"]).json()
-    assert first == {"accepted": 5, "duplicates": 0, "rejected": []}
-    assert again == {"accepted": 0, "duplicates": 5, "rejected": []}
+    assert first == {"accepted": 5, "duplicates": 0, "rejected": [], "alarms": NO_ALARMS}
+    assert again == {"accepted": 0, "duplicates": 5, "rejected": [], "alarms": NO_ALARMS}
     # partly new: the old rows are duplicates, the new one is stored
     more = batch + [{"point": code, "ts": at(-190), "value": 0.5}]
     assert client.post("/readings", json=more, headers=tokens["operator"]).json() == {
-        "accepted": 1, "duplicates": 5, "rejected": []}
+        "accepted": 1, "duplicates": 5, "rejected": [], "alarms": NO_ALARMS}
     assert len(stored(sql, pid)) == 6
 
 
@@ -120,7 +121,7 @@ def test_the_same_reading_twice_in_one_batch_is_one_reading_and_one_duplicate(
     same_instant = (NOW + dt.timedelta(minutes=-300)).isoformat().replace("+00:00", "Z")
     batch = [{"point": code, "ts": ts, "value": 0.4}, {"point": pid, "ts": same_instant, "value": 0.9}]
     body = client.post("/readings", json=batch, headers=tokens["admin"]).json()
-    assert body == {"accepted": 1, "duplicates": 1, "rejected": []}
+    assert body == {"accepted": 1, "duplicates": 1, "rejected": [], "alarms": NO_ALARMS}
     assert [v for _, v in stored(sql, pid)] == [0.4]  # the first one sent
 
 
@@ -200,7 +201,7 @@ def test_a_body_that_cannot_be_read_is_refused_with_a_message(
 
 def test_an_empty_array_stores_nothing(client, tokens):
     assert client.post("/readings", json=[], headers=tokens["operator"]).json() == {
-        "accepted": 0, "duplicates": 0, "rejected": []}
+        "accepted": 0, "duplicates": 0, "rejected": [], "alarms": NO_ALARMS}
 
 
 def test_ten_thousand_rows_are_taken_and_more_than_the_cap_is_413(
