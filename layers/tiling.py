@@ -80,7 +80,7 @@ TILING: dict[str, LayerTiling] = {
                                              "district_code")),
     "resources": LayerTiling(attributes=("name", "type", "district_code")),
     "hidden_dangers": LayerTiling(attributes=("title", "level", "status", "district_code")),
-    "alarms": LayerTiling(attributes=("grade", "state", "monitoring_point_id",
+    "alarms": LayerTiling(attributes=("grade", "state", "kind", "monitoring_point_id",
                                       "district_code")),
     # area risk (materialized views), when the catalogue publishes them
     "area_risk_districts": LayerTiling(

@@ -22,6 +22,7 @@ from service.alarm_feed import AlarmFeed
 from service.deps import Backend
 from service.errors import install_error_handlers
 from service.grading_schedule import GradingTimer
+from service.read_access import ReadAccess
 from service.readings_upkeep import keep_partitions_periodically
 from service.routers import (
     alarms,
@@ -31,6 +32,7 @@ from service.routers import (
     grading,
     health,
     landing,
+    login,
     pages,
     raster,
     readings,
@@ -149,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.alarm_rules = load_alarm_rules()
     app.state.alarm_watch = AlarmWatch(app.state.alarm_rules)
     app.add_middleware(tiles.TileShortcut)  # inside the error handling added next
+    if settings.api.read_token:
+        app.add_middleware(ReadAccess)  # around the tile shortcut: tiles are reads too
     install_error_handlers(app)
     if settings.api.cors_origins:
         # added last, so it wraps everything, error answers included
@@ -160,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(landing.router)
     app.include_router(pages.router)  # the map page and its files (MapLibre from npm)
+    app.include_router(login.router)  # /login for browsers when reads need a token
     app.include_router(health.router)
     app.include_router(collections.router)
     app.include_router(features.router)

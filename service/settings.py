@@ -65,6 +65,9 @@ class ApiSettings(BaseSettings):
     # Off by default: an intranet server rarely has a collector, and asking whether one is
     # configured costs ~25 us on every request, a tenth of a tile's Python time.
     telemetry: bool = False
+    # Reads are open on the intranet. True: every read needs a token of any role, sent as
+    # `Authorization: Bearer …` or as the cookie that the sign-in page (/login) sets.
+    read_token: bool = False
 
     @field_validator("cors_origins", mode="before")
     @classmethod
