@@ -73,12 +73,13 @@ UNITS = {
     "U-NONE-200": (None, shapely.Point(at(200, 45)).wkt, 200),
 }
 # code: (distance, azimuth, grade of the point)
-POINTS = {"P-100": (100, 10, "red"), "P-600": (600, 100, "orange"), "P-999.5": (999.5, 200, None),
+POINTS = {"P-100": (100, 10, "red"), "P-150": (150, 40, "yellow"),
+          "P-600": (600, 100, "orange"), "P-999.5": (999.5, 200, None),
           "P-1000.5": (1000.5, 250, "red"), "P-3000": (3000, 30, "yellow")}
 # (point, grade, state, raised at)
 ALARMS = [("P-100", "red", "open", "2026-11-23 10:00+08"),
           ("P-100", "red", "closed", "2026-11-22 09:00+08"),
-          ("P-100", "yellow", "open", "2026-11-23 11:00+08"),
+          ("P-150", "yellow", "open", "2026-11-23 11:00+08"),
           ("P-600", "orange", "acknowledged", "2026-11-23 08:30+08"),
           ("P-1000.5", "red", "open", "2026-11-23 10:30+08"),
           ("P-3000", "yellow", "open", "2026-11-23 07:00+08")]

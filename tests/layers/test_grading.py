@@ -156,11 +156,10 @@ def test_open_major_hidden_danger_makes_red_until_rectified(db):
 
 def test_active_red_alarm_on_a_linked_point_raises_one_grade_until_closed(db):
     uid = unit(db, L=2, S=2)               # yellow
-    pid = point(db, uid)
-    orange_alarm = alarm(db, pid, "orange")
+    orange_alarm = alarm(db, point(db, uid), "orange")
     regrade(db, "test")
     assert grade_of(db, uid) == "yellow"   # only red alarms escalate
-    aid = alarm(db, pid, "red")
+    aid = alarm(db, point(db, uid), "red")
     regrade(db, "test")
     assert grade_of(db, uid) == "orange"
     assert "关联监测点红色预警" in explanation(db, uid)["text_zh"]
@@ -180,19 +179,29 @@ def test_red_alarm_cannot_raise_above_red(db):
     assert grade_of(db, uid) == "red"
 
 
-def test_point_grade_follows_its_worst_active_alarm(db):
+def test_point_grade_follows_its_active_alarm(db):
     uid = unit(db, L=1, S=1)
     pid = point(db, uid)
     regrade(db, "test")
     grade = lambda: db.execute("SELECT grade FROM monitoring_points WHERE id = %s", [pid]).fetchone()[0]
     assert grade() is None
-    alarm(db, pid, "yellow")
-    aid = alarm(db, pid, "orange")
+    aid = alarm(db, pid, "yellow")
+    regrade(db, "test")
+    assert grade() == "yellow"
+    db.execute("UPDATE alarms SET grade = 'orange' WHERE id = %s", [aid])
     regrade(db, "test")
     assert grade() == "orange"
     db.execute("UPDATE alarms SET state = 'closed', closed_at = now() WHERE id = %s", [aid])
     regrade(db, "test")
-    assert grade() == "yellow"
+    assert grade() is None
+
+
+def test_a_point_has_at_most_one_alarm_not_closed(db):
+    pid = point(db, unit(db, L=1, S=1))
+    alarm(db, pid, "yellow", "closed")
+    alarm(db, pid, "yellow")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        alarm(db, pid, "orange", "acknowledged")
 
 
 def test_override_wins_until_it_expires_or_is_revoked(db):

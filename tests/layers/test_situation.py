@@ -94,22 +94,22 @@ def test_a_metre_inside_counts_and_a_metre_outside_does_not(city):
     assert "U-RED-999" in red and "U-RED-1001" not in red
     # a line whose nearest spot is 999.5 m away is in; one at 1000.5 m is out
     assert answer["risk_units"]["by_grade"]["orange"] == 1
-    assert answer["monitoring_points"]["total"] == 3  # P-999.5 in, P-1000.5 out
+    assert answer["monitoring_points"]["total"] == 4  # P-999.5 in, P-1000.5 out
 
 
 def test_alarms_not_closed_are_counted_and_listed_worst_first(city):
     alarms = _answer(city, *C, 1000)["monitoring_points"]
     listed = alarms["open_alarms"]
-    # P-100: red open, yellow open (its closed red is not counted); P-600: orange
+    # P-100: red open (its closed red is not counted); P-150: yellow open; P-600: orange
     # acknowledged; P-1000.5's red alarm is outside the circle
     assert listed["count"] == 3
     assert listed["by_grade"] == {"red": 1, "orange": 1, "yellow": 1, "blue": 0}
     assert listed["by_state"] == {"open": 2, "acknowledged": 1}
     assert [(a["point_code"], a["grade"], a["state"]) for a in listed["items"]] == [
         ("P-100", "red", "open"), ("P-600", "orange", "acknowledged"),
-        ("P-100", "yellow", "open")]
+        ("P-150", "yellow", "open")]
     assert listed["items"][0]["distance_m"] == pytest.approx(100, abs=0.1)
-    assert alarms["alarming"] == 2
+    assert alarms["alarming"] == 3
     wider = _answer(city, *C, 5000)["monitoring_points"]["open_alarms"]
     expected = [a for a in ALARMS if a[2] != "closed"]
     assert wider["count"] == len(expected) == 5
