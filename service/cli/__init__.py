@@ -44,7 +44,17 @@ def root(
 
 
 def _register() -> None:
-    from service.cli import data, db, fire, grading, importing, serve, shelters, tokens  # noqa: F401
+    from service.cli import (  # noqa: F401
+        data,
+        db,
+        fire,
+        grading,
+        importing,
+        serve,
+        shelters,
+        simulate,
+        tokens,
+    )
 
 
 _register()
