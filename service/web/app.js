@@ -8,12 +8,13 @@
 // names as HTML markers (there is no glyph server for text layers). Every URL is relative
 // to the page: nothing is loaded from anywhere but the service. The planners' layers
 // (shelters, shelter area per resident, shelter gaps) have their legends, popups and
-// proposals in shelters.js.
+// proposals in shelters.js; the live alarms (list, feed, pulsing points) in alarms.js.
 //
 // For tests and people debugging: `window.onemap` (the map; `onemap.counts()` counts
 // the features drawn, by layer), and `document.documentElement.dataset.ready` /
 // `window.onemapReady` once the first view has been drawn ("error" if the page failed).
 
+import {alarms} from "./alarms.js";
 import {planners} from "./shelters.js";
 import {situation} from "./situation.js";
 
@@ -678,6 +679,7 @@ const AREA_LAYERS = new Set(["districts", "subdistricts"]);
 
 async function onClick(event) {
   if (situation.click(event)) return;  // the situation tool, while it is on
+  if (alarms.click(event)) return;  // a pulsing point: its live alarm
   const map = page.map;
   const {x, y} = event.point;
   const layers = [...page.groups.values()].flatMap((g) => g.layers)
@@ -821,6 +823,7 @@ async function main() {
   addSelectionOutline();
   addDistrictLabels();
   situation.start();
+  alarms.start();
   map.on("click", onClick);
   map.on("mousemove", (event) => {
     const layers = [...page.groups.entries()].filter(([name]) => !AREA_LAYERS.has(name))
