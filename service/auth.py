@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from geodata.errors import ForbiddenError, OnemapError, UnauthorizedError
 
 ROLES = ("analyst", "planner", "commander", "operator", "admin")
+LAST_USED_RESOLUTION_S = 60.0  # a token's last_used_at is at most this much behind
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,19 @@ async def caller_of(pool, authorization: str | None) -> Caller:
                                 "(create one with `onemap token create --role …`)")
     token = authorization[7:].strip()
     async with pool.connection() as conn:
+        # last_used_at is written once a minute at most: writing it on every request made
+        # each request a commit of its own, and concurrent ones wait on the token's row
         row = await (await conn.execute(
-            """UPDATE api_tokens SET last_used_at = now()
-               WHERE token_sha256 = %s AND revoked_at IS NULL
-                 AND (expires_at IS NULL OR expires_at > now())
-               RETURNING id, name, role""", [_digest(token)])).fetchone()
+            """WITH token AS (
+                   SELECT id, name, role, last_used_at FROM api_tokens
+                   WHERE token_sha256 = %s AND revoked_at IS NULL
+                     AND (expires_at IS NULL OR expires_at > now())),
+               used AS (
+                   UPDATE api_tokens t SET last_used_at = now() FROM token
+                   WHERE t.id = token.id AND (token.last_used_at IS NULL
+                         OR token.last_used_at < now() - make_interval(secs => %s)))
+               SELECT id, name, role FROM token""",
+            [_digest(token), LAST_USED_RESOLUTION_S])).fetchone()
     if row is None:
         raise UnauthorizedError("the token is unknown, revoked or expired")
     return Caller(*row)

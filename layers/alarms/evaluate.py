@@ -100,20 +100,30 @@ def evaluate(watch: Watch, readings: list[tuple[dt.datetime, float]], rules: Ala
     return watch
 
 
+# Reasons are read by the bureau's staff: Chinese first, English after.
+GRADES_ZH = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
+
+
 def _level(kind: KindRules, watch: Watch, ts: dt.datetime, value: float,
            newest: bool) -> tuple[int, str]:
     level = kind.level(value, watch.thresholds)
-    reason = (f"{value:g} {kind.unit} reached the {GRADES[level - 1]} threshold "
-              f"{watch.thresholds[level - 1]:g}" if level else "")
+    reason = ""
+    if level:
+        grade, limit = GRADES[level - 1], watch.thresholds[level - 1]
+        reason = (f"{value:g} {kind.unit} 达到{GRADES_ZH[grade]}阈值 {limit:g} · "
+                  f"{value:g} {kind.unit} reached the {grade} threshold {limit:g}")
     if newest and watch.last_at is not None:
         change = value - watch.last_value
         risen, rule = kind.rise_level(change, ts - watch.last_at)
         if risen > level:
             minutes = (ts - watch.last_at).total_seconds() / 60
+            window = rule.within.total_seconds() / 60
             level = risen
-            reason = (f"{'rose' if change > 0 else 'fell'} {abs(change):g} {kind.unit} in "
-                      f"{minutes:.1f} min (rule: {rule.by:g} within "
-                      f"{rule.within.total_seconds() / 60:g} min is {rule.grade})")
+            reason = (f"{minutes:.1f} 分钟内{'上升' if change > 0 else '下降'} "
+                      f"{abs(change):g} {kind.unit}（{window:g} 分钟内变化 {rule.by:g} 即为"
+                      f"{GRADES_ZH[rule.grade]}）· {'rose' if change > 0 else 'fell'} "
+                      f"{abs(change):g} {kind.unit} in {minutes:.1f} min (rule: {rule.by:g} "
+                      f"within {window:g} min is {rule.grade})")
     return level, reason
 
 

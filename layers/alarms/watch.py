@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 
 import psycopg
 
-from geodata.readings.store import PointNow
+from geodata.readings.store import PointNow, int_array
 from layers.alarms.evaluate import QUIET_CLOSER, Alarm, Watch, evaluate
-from layers.alarms.rules import AlarmRules
+from layers.alarms.rules import AlarmRules, KindRules
 
 RULES_ACTOR = "rules"
 
@@ -35,11 +37,51 @@ class AlarmOutcome:
         return {"opened": self.opened, "escalated": self.escalated, "closed": self.closed}
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """A kind's rules with a point's thresholds, and what a reading must stay within to do
+    nothing to a point that has no alarm: short of every threshold, and not moved by the
+    least `by` of a rise rule within the longest window of one."""
+
+    rules: KindRules
+    thresholds: tuple[float, ...]
+    above: bool
+    short_of: float          # above: below this; below: above this
+    least_rise: float
+    longest_window: dt.timedelta | None
+
+    @classmethod
+    def of(cls, rules: KindRules, thresholds: tuple[float, ...]) -> _Limits:
+        above = rules.direction == "above"
+        return cls(rules, thresholds, above,
+                   min(thresholds) if above else max(thresholds),
+                   min((r.by for r in rules.rises), default=0.0),
+                   max((r.within for r in rules.rises), default=None))
+
+    def quiet(self, series: list[tuple[dt.datetime, float]], last_at: dt.datetime | None,
+              last_value: float | None) -> bool:
+        """Whether `series` surely opens no alarm on a point without one (`evaluate` would
+        leave it untouched); False when in doubt, and `evaluate` decides."""
+        above, short_of, window = self.above, self.short_of, self.longest_window
+        for ts, value in series:
+            if not (value < short_of if above else value > short_of):
+                return False
+            if last_at is None or ts > last_at:
+                if last_at is not None and window is not None:
+                    moved = value - last_value if above else last_value - value
+                    if moved >= self.least_rise and ts - last_at <= window:
+                        return False
+                last_at, last_value = ts, value
+        return True
+
+
 class AlarmWatch:
     """Evaluates the alarm rules on each batch of new readings."""
 
     def __init__(self, rules: AlarmRules):
         self.rules = rules
+        self._limits: dict[tuple, _Limits | None] = {}
+        self._limits_of = rules
 
     async def __call__(self, conn: psycopg.AsyncConnection,
                        readings: list[tuple[int, dt.datetime, float]],
@@ -49,22 +91,34 @@ class AlarmWatch:
         watches = self._evaluate(readings, points, alarms)
         return await _write(conn, watches, points)
 
+    def _limits_for(self, point: PointNow) -> _Limits | None:
+        if self._limits_of is not self.rules:  # the rules were replaced: start again
+            self._limits, self._limits_of = {}, self.rules
+        key = (point.kind, point.thresholds)
+        try:
+            return self._limits[key]
+        except KeyError:
+            rules = self.rules.kinds.get(point.kind)
+            limits = self._limits[key] = (
+                None if rules is None else _Limits.of(rules, rules.thresholds_for(point.thresholds)))
+            return limits
+
     def _evaluate(self, readings, points, alarms) -> list[Watch]:
-        kinds, watched = self.rules.kinds, []
-        start = 0
-        for end in range(1, len(readings) + 1):
-            if end < len(readings) and readings[end][0] == readings[start][0]:
-                continue
-            pid = readings[start][0]
+        watched = []
+        for pid, group in groupby(readings, key=itemgetter(0)):
             point = points[pid]
-            rules = kinds.get(point.kind)
-            if rules is not None:  # a kind without rules raises no alarm
-                watch = Watch(pid, rules, rules.thresholds_for(point.thresholds),
-                              point.last_at, point.last_value, alarms.get(pid))
-                evaluate(watch, [(ts, v) for _, ts, v in readings[start:end]], self.rules)
-                if watch.alarms:
-                    watched.append(watch)
-            start = end
+            limits = self._limits_for(point)
+            if limits is None:  # a kind without rules raises no alarm
+                continue
+            alarm = alarms.get(pid)
+            series = [(ts, v) for _, ts, v in group]
+            if alarm is None and limits.quiet(series, point.last_at, point.last_value):
+                continue  # the usual case: nothing to open, nothing to follow
+            watch = Watch(pid, limits.rules, limits.thresholds, point.last_at, point.last_value,
+                          alarm)
+            evaluate(watch, series, self.rules)
+            if watch.alarms:
+                watched.append(watch)
         return watched
 
 
@@ -74,7 +128,7 @@ async def _open_alarms(conn, ids: list[int]) -> dict[int, Alarm]:
         """SELECT monitoring_point_id, id, grade, state, value, reading_at, peak_value,
                   last_breach_at, cleared_at, reason
            FROM alarms WHERE state <> 'closed' AND monitoring_point_id = ANY(%s::bigint[])
-           ORDER BY monitoring_point_id FOR UPDATE""", [ids])
+           ORDER BY monitoring_point_id FOR UPDATE""", [int_array(ids)])
     found = {}
     for pid, aid, grade, state, value, reading_at, peak, breach, cleared, reason in await cur.fetchall():
         when = reading_at or dt.datetime.min.replace(tzinfo=dt.UTC)  # raised by hand: no reading

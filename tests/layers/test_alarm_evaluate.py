@@ -47,7 +47,8 @@ def test_a_reading_over_a_threshold_opens_an_alarm_of_that_grade():
     w = run(watch(), (0, 1.0), (6, 12.0))
     assert events(w) == [("opened", "yellow")]
     assert (w.alarm.grade, w.alarm.state, w.alarm.value) == ("yellow", "open", 12.0)
-    assert "12 %LEL reached the yellow threshold 10" == w.alarm.reason
+    assert w.alarm.reason == ("12 %LEL 达到黄色阈值 10 · "
+                              "12 %LEL reached the yellow threshold 10")
 
 
 def test_a_higher_reading_raises_the_grade_and_a_lower_one_never_lowers_it():
@@ -67,7 +68,8 @@ def test_a_fast_rise_gives_its_grade_even_under_the_thresholds():
     # 2 → 13 in 3 min: a rise of 11 ≥ 10 within 5 min is orange (the threshold says yellow)
     w = run(watch(last=(minutes(-3), 2.0)), (0, 13.0))
     assert events(w) == [("opened", "orange")]
-    assert w.alarm.reason.startswith("rose 11 %LEL in 3.0 min")
+    assert w.alarm.reason.startswith("3.0 分钟内上升 11 %LEL")
+    assert "rose 11 %LEL in 3.0 min (rule: 10 within 5 min is orange)" in w.alarm.reason
 
 
 def test_a_slow_rise_is_graded_by_the_thresholds_only():
@@ -78,7 +80,7 @@ def test_a_slow_rise_is_graded_by_the_thresholds_only():
 
 def test_a_value_wavering_around_a_threshold_keeps_one_alarm_open():
     # 4.9 / 5.1 around blue 5: readings of 3 and above are within the hysteresis band
-    w = run(watch(), *[(m, 5.1 if m % 2 else 4.0) for m in range(0, 120)])
+    w = run(watch(), *[(m, 5.1 if m % 2 else 4.0) for m in range(120)])
     assert events(w) == [("opened", "blue")]
     assert w.alarm is not None and w.alarm.cleared_at is None  # never clear: never closes
 
@@ -116,7 +118,7 @@ def test_falling_kinds_alarm_below_their_thresholds_and_on_a_fast_fall():
     assert events(w) == [("opened", "yellow")]  # 0.18 ≤ yellow 0.2
     burst = run(watch("water_supply", last=(minutes(-2), 0.33)), (0, 0.22))
     assert events(burst) == [("opened", "orange")]  # fell 0.11 in 2 min
-    assert burst.alarm.reason.startswith("fell 0.11 MPa")
+    assert "fell 0.11 MPa in 2.0 min" in burst.alarm.reason
     assert burst.alarm.peak_value == 0.22
     run(burst, (1, 0.12))
     assert burst.alarm.peak_value == 0.12  # the worst value of a falling kind is the lowest

@@ -72,7 +72,7 @@ def test_a_reading_over_a_threshold_opens_an_alarm_and_grades_its_point(client, 
     assert send(client, tokens, code, (-20, 12.0)) == {"opened": 1, "escalated": 0, "closed": 0}
     alarm = alarm_of(client, code)
     assert (alarm["grade"], alarm["state"], alarm["value"], alarm["kind"]) == ("yellow", "open", 12.0, "gas")
-    assert alarm["reason"] == "12 %LEL reached the yellow threshold 10"
+    assert alarm["reason"] == "12 %LEL 达到黄色阈值 10 · 12 %LEL reached the yellow threshold 10"
     assert sql("SELECT grade FROM monitoring_points WHERE id = %s", [pid]) == [("yellow",)]
     one = client.get(f"/alarms/{alarm['id']}").json()
     assert [(h["event"], h["grade"], h["actor"]) for h in one["history"]] == [("opened", "yellow", "rules")]
@@ -135,7 +135,7 @@ def test_people_need_a_token_with_a_role_that_may_act(client, tokens, gas_points
 
 
 def test_an_open_red_alarm_raises_the_linked_units_grade_at_once(client, tokens, gas_points, sql):
-    pid, code, unit = next(gas_points)
+    _, code, unit = next(gas_points)
     before = sql("SELECT grade, base_grade FROM risk_units WHERE id = %s", [unit])[0]
     send(client, tokens, code, (-3, 60.0))
     aid = alarm_of(client, code)["id"]
