@@ -41,7 +41,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
-from urllib.parse import urlsplit
 
 import orjson
 import psycopg
@@ -59,11 +58,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scratch import url_for
+from scratch import copy_of_project_database, drop_database
 from tiles import Server, free_port, uvicorn_argv
 
-from geodata.db import database_url
-from geodata.db.migrate import migrate
 from layers.alarms.rules import AlarmRules, load_rules
 from service.auth import create_token
 
@@ -77,37 +74,10 @@ BREACH_GRADES = (0.80, 0.15, 0.04, 0.01)  # of those: blue, yellow, orange, red
 
 # -- the database ----------------------------------------------------------------------------
 
-def _drop(admin: psycopg.Connection) -> None:
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-        sql.Identifier(BENCH_DB)))
-
-
 def make_database(console: Console) -> str:
     """A copy of the user's database (a fresh seed when it is in use), migrated; its URL."""
-    source = urlsplit(database_url()).path.lstrip("/") or "onemap"
-    with psycopg.connect(url_for("postgres"), autocommit=True) as admin:
-        _drop(admin)
-        try:
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(BENCH_DB), sql.Identifier(source)))
-            seeded = False
-        except psycopg.errors.ObjectInUse:
-            console.print(f"[yellow]{source} is in use: seeding a fresh copy instead")
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-            seeded = True
-    url = url_for(BENCH_DB)
+    url = copy_of_project_database(BENCH_DB, lambda text: console.print(f"[yellow]{text}"))
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        if seeded:
-            from geodata.boundaries import demonstration_districts, load_districts
-            from geodata.db.reference import sync_reference
-            from geodata.demo.seed import seed_database
-            from layers.grading import regrade
-            sync_reference(conn)
-            load_districts(conn, demonstration_districts())
-            with psycopg.connect(url) as tx:
-                seed_database(tx, replace=True, progress=False)
-                regrade(tx, requested_by="bench")
         # a defined start whatever the dev database holds: no readings, no latest values
         # (each trial's readings must be the newest of their points), the points' table as
         # freshly loaded
@@ -118,11 +88,6 @@ def make_database(console: Console) -> str:
         conn.execute("VACUUM FULL monitoring_points")
         conn.execute("ANALYZE")
     return url
-
-
-def drop_database() -> None:
-    with psycopg.connect(url_for("postgres"), autocommit=True) as admin:
-        _drop(admin)
 
 
 # -- the readings ----------------------------------------------------------------------------
@@ -534,7 +499,7 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
-        drop_database()
+        drop_database(BENCH_DB)
 
 
 def report(console: Console, results: dict[tuple[str, int], list[Result]],

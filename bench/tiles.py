@@ -29,7 +29,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -39,8 +38,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from geodata.db import database_url
-from geodata.db.migrate import migrate
+from scratch import copy_of_project_database, drop_database
+
 from layers.catalogue import build_catalogue
 from layers.tiling import tile_attributes
 from service.tiles.grid import Tile, tile_of
@@ -54,42 +53,10 @@ ZOOMS = range(10, 17)
 CONCURRENCY = (1, 8)
 
 
-def _url(dbname: str) -> str:
-    return urlunsplit(urlsplit(database_url())._replace(path=f"/{dbname}"))
-
-
-def drop_database() -> psycopg.Connection:
-    """Drop the bench database; the open maintenance connection, for more."""
-    admin = psycopg.connect(_url("postgres"), autocommit=True)
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-        sql.Identifier(BENCH_DB)))
-    return admin
-
-
 def make_database(console: Console) -> str:
     """A copy of the user's database (or a fresh seed when it is in use), migrated."""
-    with drop_database() as admin:
-        try:
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE onemap").format(
-                sql.Identifier(BENCH_DB)))
-            seeded = False
-        except psycopg.errors.ObjectInUse:
-            console.print("[yellow]onemap is in use: seeding a fresh copy instead")
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-            seeded = True
-    url = _url(BENCH_DB)
+    url = copy_of_project_database(BENCH_DB, lambda text: console.print(f"[yellow]{text}"))
     with psycopg.connect(url, autocommit=True) as conn:
-        migrate(conn)
-        if seeded:
-            from geodata.boundaries import demonstration_districts, load_districts
-            from geodata.db.reference import sync_reference
-            from geodata.demo.seed import seed_database
-            from layers.grading import regrade
-            sync_reference(conn)
-            load_districts(conn, demonstration_districts())
-            with psycopg.connect(url) as tx:
-                seed_database(tx, replace=True, progress=False)
-                regrade(tx, requested_by="bench")
         conn.execute("ANALYZE")
     return url
 
@@ -415,7 +382,7 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
-        drop_database().close()
+        drop_database(BENCH_DB)
 
 
 def report(console: Console, results, layers, tiles, url: str) -> None:

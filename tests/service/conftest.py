@@ -77,6 +77,15 @@ def seeded_sql(seeded_url):
     return run
 
 
+@pytest.fixture(scope="module")
+def sql(module_scratch_url):
+    """Run one statement on the module's scratch database: `sql(query, params)` rows."""
+    def run(query, params=()):
+        with psycopg.connect(module_scratch_url) as conn:
+            return conn.execute(query, params).fetchall()
+    return run
+
+
 class LiveServer:
     """The app served by uvicorn on a free loopback port, in a process of its own.
 

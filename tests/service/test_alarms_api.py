@@ -21,14 +21,6 @@ def at(minutes: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def sql(module_scratch_url):
-    def run(query, params=()):
-        with psycopg.connect(module_scratch_url) as conn:
-            return conn.execute(query, params).fetchall()
-    return run
-
-
-@pytest.fixture(scope="module")
 def tokens(module_scratch_url):
     headers = {}
     with psycopg.connect(module_scratch_url) as conn:

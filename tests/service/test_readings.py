@@ -34,14 +34,6 @@ def client(module_scratch_url, settings_for):
 
 
 @pytest.fixture(scope="module")
-def sql(module_scratch_url):
-    def run(query, params=()):
-        with psycopg.connect(module_scratch_url) as conn:
-            return conn.execute(query, params).fetchall()
-    return run
-
-
-@pytest.fixture(scope="module")
 def points(sql):
     """A few monitoring points per kind: {kind: [(id, code), …]}."""
     found = {}

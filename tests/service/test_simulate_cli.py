@@ -28,14 +28,6 @@ def number(text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def sql(module_scratch_url):
-    def run(query, params=()):
-        with psycopg.connect(module_scratch_url) as conn:
-            return conn.execute(query, params).fetchall()
-    return run
-
-
-@pytest.fixture(scope="module")
 def token(module_scratch_url):
     with psycopg.connect(module_scratch_url) as conn:
         return create_token(conn, "operator", "simulator test")[1]
