@@ -4,7 +4,7 @@ The service with its alarm rules, and binary COPY of the same rows into the same
 one run.
 
     .venv/bin/python bench/ingest.py [--repeat 3] [--rows 220000] [--clients 1,2,4]
-                                     [--no-grading-on-red] [--fillfactor N]
+                                     [--no-grading-on-red]
 
 Every trial sends `--rows` readings of all 22,067 monitoring points (one reading a minute per
 point, in time order, every point in turn), in batches of 5,000:
@@ -22,7 +22,7 @@ nothing is a duplicate but in the retry; about 0.7% of the values reach an alarm
 each trial the readings of its time window are counted in `readings`: every one sent must be
 there. A warm-up trial of each kind comes first and is not counted.
 The database is a throw-away copy of `onemap` (a fresh seed when `onemap` is in use), its
-readings and the points' latest values cleared and the points' table rewritten, so every run
+readings and the points' latest readings cleared, so every run
 starts alike; it is dropped at the end. The server is stopped by its PID.
 """
 
@@ -44,7 +44,6 @@ from typing import Self
 
 import orjson
 import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -78,14 +77,12 @@ def make_database(console: Console) -> str:
     """A copy of the user's database (a fresh seed when it is in use), migrated; its URL."""
     url = copy_of_project_database(BENCH_DB, lambda text: console.print(f"[yellow]{text}"))
     with psycopg.connect(url, autocommit=True) as conn:
-        # a defined start whatever the dev database holds: no readings, no latest values
-        # (each trial's readings must be the newest of their points), the points' table as
-        # freshly loaded
+        # a defined start whatever the dev database holds: no readings, no latest readings
+        # (each trial's readings must be the newest of their points)
         conn.execute("TRUNCATE readings")
-        conn.execute("SELECT set_config('onemap.latest_only', 'on', false)")
-        conn.execute("UPDATE monitoring_points SET last_value = NULL, last_reading_at = NULL "
-                     "WHERE last_reading_at IS NOT NULL OR last_value IS NOT NULL")
-        conn.execute("VACUUM FULL monitoring_points")
+        conn.execute("UPDATE monitoring_latest SET ts = NULL, value = NULL, before_ts = NULL, "
+                     "before_value = NULL")
+        conn.execute("VACUUM FULL monitoring_latest")
         conn.execute("ANALYZE")
     return url
 
@@ -441,9 +438,6 @@ def main() -> None:
     parser.add_argument("--no-grading-on-red", action="store_true",
                         help="run the service with ONEMAP_GRADING_ON_RED_ALARM=false (no "
                              "re-grading when a red alarm opens on a point of a risk unit)")
-    parser.add_argument("--fillfactor", type=int, default=None,
-                        help="what if: set monitoring_points' fillfactor on the copy first "
-                             "(room on each page for the latest values' updates)")
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
     console = Console()
@@ -454,11 +448,6 @@ def main() -> None:
     url = make_database(console)
     server = None
     try:
-        if args.fillfactor:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(sql.SQL("ALTER TABLE monitoring_points SET (fillfactor = {})").format(
-                    sql.Literal(args.fillfactor)))
-            console.print(f"what if: monitoring_points with fillfactor {args.fillfactor}")
         with psycopg.connect(url) as conn:
             points = load_points(conn, rules)
             _, token = create_token(conn, "operator", "bench")

@@ -239,21 +239,21 @@ async def build_catalogue(
     `geometry_parts` is followed by its parts (each with its own count and extent).
     """
     declarations = list(declarations)
-    tables = {layer.table for layer in declarations}
+    tables = {layer.source for layer in declarations}
     tables |= {a.reference.table for layer in declarations for a in layer.attributes
                if a.reference}
     columns = await _existing_columns(conn, sorted(tables))
     vocabularies = await _read_vocabularies(conn, declarations, columns)
     published, unavailable = [], []
     for layer in with_geometry_parts(declarations):
-        if layer.table not in columns:
+        if layer.source not in columns:
             unavailable.append(layer.name)
             continue
-        missing = [c for c in layer.columns if c not in columns[layer.table]]
+        missing = [c for c in layer.columns if c not in columns[layer.source]]
         if missing:
             if layer.parent is None:  # said once, for the layer, not for each part
                 logger.warning("layer %r left out: table %r has no column %s",
-                               layer.name, layer.table, ", ".join(missing))
+                               layer.name, layer.source, ", ".join(missing))
             unavailable.append(layer.name)
             continue
         count, bbox = await _read_extent(conn, layer)

@@ -143,7 +143,7 @@ LAYERS: tuple[Layer, ...] = (
         description="城市生命线监测点（燃气、供水、桥梁等）及最新读数。"
                     "Lifeline monitoring points and their latest readings.",
         id_column="id", geometry_types=_POINT, minzoom=11, maxzoom=18,
-        time_column="last_reading_at",
+        time_column="last_reading_at", read_from="monitoring_points_now",
         attributes=(
             _CODE, _NAME, _attr("kind", "string", "监测类型", "Kind",
                                 reference=Reference("monitoring_kinds", "kind")),

@@ -170,8 +170,10 @@ def _sql(name: str) -> str:
 
 
 def regrade(conn: psycopg.Connection, requested_by: str, rules: GradingRules | None = None,
-            max_changes: int = 200) -> GradingReport:
-    """Grade every risk unit and monitoring point now, in one transaction."""
+            max_changes: int = 200, surfaces: bool = True) -> GradingReport:
+    """Grade every risk unit and monitoring point now, in one transaction; `surfaces`: also
+    rebuild the risk-density surface when the units changed since it was built (most of the
+    cost of a run: a run that must be quick leaves it to a later one)."""
     rules = rules or load_rules()
     started = time.perf_counter()
     with conn.transaction():
@@ -186,7 +188,7 @@ def regrade(conn: psycopg.Connection, requested_by: str, rules: GradingRules | N
         refresh_area_risk(conn, rules)
         # the surface is stale when the units changed after it was built (a grade, a
         # geometry, a deletion: the table's version says so), or when there is none
-        stale = conn.execute(
+        stale = surfaces and conn.execute(
             """SELECT NOT EXISTS (
                    SELECT 1 FROM rasters r WHERE r.name = 'risk_density' AND r.built_at >=
                        (SELECT changed_at FROM layer_versions WHERE name = 'risk_units'))""").fetchone()[0]

@@ -62,7 +62,8 @@ class Layer:
     """A layer: its declaration, plus `extent` and `row_count` once read from a database.
 
     `table` may name a table, a view or a materialized view: the catalogue reads all
-    three alike.
+    three alike. Its data version (`layer_versions`) keys the tile caches; the rows are read
+    from `source` (`read_from`, else the table).
     """
 
     name: str                      # layer id in URLs: /collections/{name}
@@ -85,9 +86,16 @@ class Layer:
     # Set on such a part only: its features are those of this kind, from layer `parent`.
     geometry_kind: GeometryKind | None = None
     parent: str | None = None
+    # A view that reads the table with what is kept beside it (the latest readings).
+    read_from: str | None = None
     # Filled by build_catalogue; None in the declarations.
     extent: BBox | None = field(default=None, compare=False)
     row_count: int | None = field(default=None, compare=False)
+
+    @property
+    def source(self) -> str:
+        """The relation the layer's rows are read from."""
+        return self.read_from or self.table
 
     @property
     def columns(self) -> tuple[str, ...]:

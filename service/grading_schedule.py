@@ -1,7 +1,9 @@
 """Grading on a timer while the service runs: expiring manual grades take effect on time,
 and derived layers whose inputs changed (the shelter gaps, the fire coverage) are rebuilt.
 A red alarm opened or closed on a point linked to a risk unit asks for a run at once
-(`GradingTimer.request`): the unit's grade follows within seconds, not at the next tick.
+(`GradingTimer.request`): the unit's grade follows within seconds, not at the next tick. Such
+a run leaves the risk-density surface (most of a run's cost) to a run `surface_delay_seconds`
+later, so a storm of red alarms does not rebuild it every second.
 
 The run happens in a worker thread on a connection of its own (grading takes a lock, so
 several workers or processes never grade at once). A failed run is logged, never fatal.
@@ -30,11 +32,13 @@ class GradingTimer:
     """
 
     def __init__(self, conninfo: str, connect_kwargs: dict, interval_seconds: float,
-                 settle_seconds: float = 1.0):
+                 settle_seconds: float = 1.0, surface_delay_seconds: float = 60.0):
         self.conninfo, self.kwargs = conninfo, connect_kwargs
         self.interval = interval_seconds or None
         self.settle = settle_seconds
+        self.surface_delay = surface_delay_seconds
         self._asked = asyncio.Event()
+        self._surfaces_due: float | None = None  # loop time of the run that rebuilds them
         self.runs = 0
 
     def request(self) -> None:
@@ -43,15 +47,24 @@ class GradingTimer:
 
     async def run(self) -> None:
         """Grade on each tick or request until cancelled."""
+        loop = asyncio.get_running_loop()
         while True:
+            asked = False
             try:
-                await asyncio.wait_for(self._asked.wait(), self.interval)
+                await asyncio.wait_for(self._asked.wait(), self._timeout(loop.time()))
                 await asyncio.sleep(self.settle)
+                asked = True
             except TimeoutError:
                 pass
             self._asked.clear()
+            surfaces = not asked or (self._surfaces_due is not None
+                                     and loop.time() >= self._surfaces_due)
+            if surfaces:
+                self._surfaces_due = None
+            elif self._surfaces_due is None:
+                self._surfaces_due = loop.time() + self.surface_delay
             try:
-                report = await run_in_threadpool(self._run_once)
+                report = await run_in_threadpool(self._run_once, surfaces)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be down for a while: try again next time
@@ -61,9 +74,15 @@ class GradingTimer:
             if report.changed:
                 logger.info("grading changed %d grades (run %d)", report.changed, report.run_id)
 
-    def _run_once(self):
+    def _timeout(self, now: float) -> float | None:
+        """Seconds to wait for a request: to the next tick or the surfaces' run."""
+        waits = [w for w in (self.interval, self._surfaces_due and self._surfaces_due - now)
+                 if w is not None]
+        return max(0.0, min(waits)) if waits else None
+
+    def _run_once(self, surfaces: bool = True):
         with psycopg.connect(self.conninfo, **self.kwargs) as conn:
-            report = regrade(conn, requested_by="service:timer")
+            report = regrade(conn, requested_by="service:timer", surfaces=surfaces)
             gaps = refresh_if_stale(conn)
         if gaps is not None:
             logger.info("shelter gaps rebuilt: %d areas", gaps)

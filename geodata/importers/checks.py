@@ -257,6 +257,10 @@ def _risk_unit_rules(row: _Row, city: CityData, labels) -> list[str]:
 
 def _monitoring_rules(row: _Row, city: CityData, labels) -> list[str]:
     v = row.values
+    if not row.failed & {"last_value", "last_reading_at"} and (
+            (v.get("last_value") is None) != (v.get("last_reading_at") is None)):
+        return [("last_value and last_reading_at go together: a latest reading needs both "
+                 "its value and its time")]
     if (code := v.get("kind")) is None or "kind" in row.failed:
         return []
     unit = city.monitoring_kinds.codes[code]["unit"]

@@ -162,6 +162,8 @@ def _upsert(conn: psycopg.Connection, spec: LayerSpec, written: list[str]) -> No
     s, t, r = sql.Identifier("s"), sql.Identifier("t"), sql.Identifier("r")
     targets, values = [], []
     for name in written:
+        if spec.latest and name in spec.latest:
+            continue  # kept apart (_upsert_latest)
         f = spec.field(name)
         if name in spec.links:
             column, _ = spec.links[name]
@@ -200,11 +202,28 @@ def _upsert(conn: psycopg.Connection, spec: LayerSpec, written: list[str]) -> No
     conn.execute(query)
 
 
+def _upsert_latest(conn: psycopg.Connection, spec: LayerSpec, written: list[str]) -> None:
+    """The rows' latest readings into monitoring_latest, where newer than the one kept."""
+    value, ts = spec.latest
+    if value not in written:
+        return
+    conn.execute(sql.SQL(
+        "INSERT INTO monitoring_latest AS l (monitoring_point_id, ts, value) "
+        "SELECT t.id, s.{ts}, s.{value} FROM {staging} s JOIN {table} t ON t.code = s.code "
+        "WHERE s.{ts} IS NOT NULL AND s.{value} IS NOT NULL "
+        "ON CONFLICT (monitoring_point_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value, "
+        "before_ts = l.ts, before_value = l.value WHERE l.ts IS NULL OR l.ts < EXCLUDED.ts"
+    ).format(ts=sql.Identifier(ts), value=sql.Identifier(value), table=sql.Identifier(spec.table),
+             staging=sql.Identifier(STAGING)))
+
+
 def load_rows(conn: psycopg.Connection, spec: LayerSpec, checked: CheckedRows,
               source: str, source_crs: str, planned: Effects) -> int:
     """Write checked rows; the caller holds the transaction (and the locks). Returns rows loaded."""
     _stage(conn, spec, checked)
     _upsert(conn, spec, checked.written)
+    if spec.latest:
+        _upsert_latest(conn, spec, checked.written)
     if spec.deletes_synthetic:
         conn.execute(sql.SQL(
             "DELETE FROM {table} WHERE synthetic AND code NOT IN (SELECT code FROM {staging})"

@@ -54,6 +54,8 @@ class LayerSpec:
     deletes_synthetic: bool = True
     # the extent rows must lie in: "city" (districts + 1 km) or "envelope" (districts + ~50 km)
     extent: str = "city"
+    # the fields (value, time) of the latest reading, kept in monitoring_latest, not in the table
+    latest: tuple[str, str] | None = None
 
     @property
     def table(self) -> str:
@@ -165,7 +167,8 @@ MONITORING_POINTS = LayerSpec(
     name="monitoring_points",
     geometry=("point",),
     links={"risk_unit_code": ("risk_unit_id", "risk_units")},
-    groups=(("kind", "unit"),),
+    groups=(("kind", "unit"), ("last_value", "last_reading_at")),
+    latest=("last_value", "last_reading_at"),
     fields=(
         CODE, NAME,
         Field("kind", required=True, reference="monitoring_kinds", aliases=("监测类型", "类型")),

@@ -31,7 +31,7 @@ class Reading(NamedTuple):
     point: str | int
     ts: dt.datetime
     value: float
-    seconds: float | None = None  # `ts` as seconds since the epoch, when worked out
+    seconds: float  # `ts` as seconds since the epoch
 
 
 _reading = partial(tuple.__new__, Reading)  # without a call per field
@@ -166,7 +166,7 @@ def _check(index: int, row: Any, latest: dt.datetime, earliest: dt.datetime,
                 f"{limits.future_skew.total_seconds():g} s after the server's clock")
     if ts < earliest:
         return f"ts {ts.isoformat()} is older than the {limits.retention.days}-day retention"
-    return Reading(index, point, ts, value)
+    return Reading(index, point, ts, value, ts.timestamp())
 
 
 def _point(raw: Any) -> str | int | None:

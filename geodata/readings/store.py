@@ -1,55 +1,51 @@
-"""Store a checked batch: resolve the points, check each value against its kind's physical
-range, and write the readings with the points' latest value, all or nothing.
+"""Store a checked batch: find the points, check each value against its kind's physical
+range, write the readings and the points' latest readings, and hand what may alarm to the
+watcher (`after`: the alarm rules), all or nothing, in one transaction.
 
-The write is one transaction: COPY into a temporary table, `INSERT … SELECT … ON CONFLICT DO
-NOTHING` into the daily-partitioned `readings` (a reading already stored is a duplicate, so
-a retried batch stores nothing twice), then the points are locked, whatever watches the new
-readings runs (`after`: the alarm rules), and the latest value and time go on each point.
-Rows go in (point, ts) order and points are locked in id order, so concurrent batches that
-overlap wait for each other instead of deadlocking. The answer is given after the commit:
-what it counts as accepted is stored.
-
-Points are looked up by code or id in the points found before (`KnownPoints`, one per
-database, for the life of the process); only the refs not among them are read from the
-database. What was taken from there is checked in the batch's own transaction against the
-points as locked (id, code, kind) and the kinds' ranges as read at the batch's start: when
-anything differs (a point deleted, recoded or of another kind since), the batch is rolled back
-and done again with every point read afresh. So a batch is judged on the points as they are
-when it is stored, as if each were read anew, without reading 5,000 points per batch.
+1. The readings are copied straight into the daily-partitioned `readings` (binary COPY). A
+   reading stored before breaks the primary key and the COPY: the batch is then done the
+   slow way, into a temporary table and `INSERT … ON CONFLICT DO NOTHING`, which tells the
+   duplicates (so a retried batch stores nothing twice). Retries are rare, and ON CONFLICT
+   on every batch cost a third of the rate.
+2. An advisory lock orders what follows across batches and processes: each batch finds the
+   latest readings as the batches before it left them. Then the points' revision is checked
+   (`points.PointBook`: the points are known from memory).
+3. One statement upserts the newest reading of each point into `monitoring_latest` and
+   returns, with each point's reading before the batch, only the points the batch may alarm:
+   a value the watcher's `Screen` does not let pass, a rise against the reading before, a
+   reading older than the latest, or an alarm not closed. Only those reach `after`.
+The answer is given after the commit: what it counts as accepted is stored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from functools import partial
-from itertools import islice
-from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+import numpy as np
 import psycopg
 
 from geodata.readings.batch import Batch, Rejection
+from geodata.readings.points import PointBook, StalePoints, check_revision, point_book
+from geodata.readings.wire import (
+    DAY_MICROS,
+    bool_array,
+    copy_payload,
+    float8_array,
+    int8_array,
+    timestamptz_array,
+)
 
-BIGINT_MAX = 2**63 - 1
 ATTEMPTS = 3  # a transaction rolled back by the server (deadlock, serialization) is retried
-
-
-class PointRange(NamedTuple):
-    id: int
-    kind: str
-    unit: str
-    low: float
-    high: float
-    code: str
-
-
-_point_range = partial(tuple.__new__, PointRange)  # from a row, without a call per field
+# held from the latest readings to the commit: one batch at a time reads and writes them
+LATEST_LOCK = 0x6F6E656D6170  # "onemap"
+_UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class PointNow(NamedTuple):
-    """A point as a batch found it (locked): kind, link, own thresholds, latest reading."""
+    """A point as a batch found it: kind, link, own thresholds, reading before the batch."""
 
     id: int
     code: str
@@ -68,15 +64,33 @@ class PointNow(NamedTuple):
         return self[4:8]
 
 
-_point_now = partial(tuple.__new__, PointNow)
-_point_and_time = itemgetter(0, 1)
-_EPOCH_DAY = dt.date(1970, 1, 1)
+@dataclass(frozen=True)
+class Screen:
+    """Per point of a book (by position), what a new reading must stay within to be of no
+    interest to a watcher: `sign` +1 (it alarms above) or -1 (below), 0 (never); the level
+    it stays short of; the least rise (in the sign's direction) within `window` seconds of
+    the reading before that interests it (inf: none)."""
+
+    sign: np.ndarray
+    short_of: np.ndarray
+    rise: np.ndarray
+    window: np.ndarray
 
 
-# What watches new readings, inside their transaction: called with the connection, the new
-# readings as (point id, ts, value) sorted by point and time, and their points (locked).
-After = Callable[[psycopg.AsyncConnection, list[tuple[int, dt.datetime, float]],
-                  dict[int, PointNow]], Awaitable[Any]]
+class Watcher(Protocol):
+    """What watches new readings inside their transaction (the alarm rules)."""
+
+    def screen(self, book: PointBook) -> Screen: ...
+
+    def __call__(self, conn: psycopg.AsyncConnection,
+                 readings: list[tuple[int, dt.datetime, float]],
+                 points: dict[int, PointNow]) -> Awaitable[Any]:
+        """`readings`: the new readings of the points that may alarm, as (point id, ts,
+        value) sorted by point and time; `points`: those points."""
+
+
+class MissingLatest(Exception):
+    """A point of the batch has no row in monitoring_latest: make them, and redo the batch."""
 
 
 @dataclass
@@ -91,264 +105,244 @@ class IngestReport:
                 "rejected": [{"index": r.index, "reason": r.reason} for r in self.rejected]}
 
 
-class StalePoints(Exception):
-    """A point taken from `KnownPoints` is no longer what it was: do the batch again."""
+@dataclass
+class _Rows:
+    """The readings of a batch to store, by point (position in the book) and time."""
+
+    where: np.ndarray    # position of the point in the book
+    ids: np.ndarray      # point id
+    micros: np.ndarray   # ts, microseconds since the Unix epoch
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, mask: np.ndarray) -> _Rows:
+        return _Rows(self.where[mask], self.ids[mask], self.micros[mask], self.values[mask])
 
 
-class KnownPoints:
-    """The points found so far in one database, by code and by id, with their kinds' ranges."""
-
-    def __init__(self) -> None:
-        self.by_code: dict[str, PointRange] = {}
-        self.by_id: dict[int, PointRange] = {}
-        self.kinds: dict[str, tuple] | None = None
-
-    def clear(self) -> None:
-        self.by_code.clear()
-        self.by_id.clear()
-
-    async def resolve(self, conn: psycopg.AsyncConnection, refs: set[str | int],
-                      fresh: bool = False) -> tuple[dict[str | int, PointRange], set[str | int]]:
-        """The points named in `refs` (see `_resolve`), and which refs were taken from here
-        rather than read (those need checking in the batch's transaction); `fresh`: every
-        one read."""
-        cur = await conn.execute(
-            "SELECT kind, unit, physical_min, physical_max FROM monitoring_kinds", binary=True)
-        kinds = {row[0]: row for row in await cur.fetchall()}
-        if kinds != self.kinds:  # a range or a unit changed: what is known holds old ones
-            self.clear()
-            self.kinds = kinds
-        found, misses = {}, set()
-        by_code, by_id = self.by_code, self.by_id
-        for ref in () if fresh else refs:
-            # a text is a code first (an id written as digits only when no code is that text:
-            # the database says)
-            point = by_id.get(ref) if isinstance(ref, int) else by_code.get(ref)
-            if point is None:
-                misses.add(ref)
-            else:
-                found[ref] = point
-        cached = set(found)
-        if fresh:
-            misses = refs
-        if misses:
-            read = await _resolve(conn, misses)
-            for point in read.values():
-                by_code[point.code] = by_id[point.id] = point
-            found.update(read)
-        return found, cached
-
-
-_KNOWN: dict[tuple, KnownPoints] = {}
-
-
-def known_points(conn: psycopg.AsyncConnection) -> KnownPoints:
-    """The points found so far in the database of `conn`."""
-    info = conn.info
-    key = (info.host, info.port, info.dbname)
-    known = _KNOWN.get(key)
-    if known is None:
-        known = _KNOWN[key] = KnownPoints()
-    return known
-
-
-class _Checks:
-    """The points taken from `KnownPoints` for a batch, by id: each must still have the id,
-    code and kind it had (a point taken by its id whose code changed is done again too)."""
-
-    def __init__(self, points: dict[str | int, PointRange], refs: set[str | int]) -> None:
-        self.expected: dict[int, PointRange] = {}
-        for ref in refs:
-            point = points[ref]
-            taken = self.expected.setdefault(point.id, point)
-            if taken is not point and taken != point:  # two versions of one point
-                raise StalePoints(point.id)
-
-    def check(self, rows: list[tuple]) -> None:
-        """`rows` (id, code, kind, …) as read now: StalePoints unless as taken."""
-        expected = self.expected
-        for row in rows:
-            point = expected.get(row[0])
-            if point is not None and (point.code != row[1] or point.kind != row[2]):
-                raise StalePoints(row[0])
-
-    async def check_others(self, conn: psycopg.AsyncConnection, seen: set[int]) -> None:
-        """The points taken but not among `seen` (already checked), read now."""
-        others = [pid for pid in self.expected if pid not in seen]
-        if not others:
-            return
-        cur = await conn.execute(
-            "SELECT id, code, kind FROM monitoring_points WHERE id = ANY(%s::bigint[])",
-            [int_array(others)])
-        rows = await cur.fetchall()
-        if len(rows) != len(others):
-            raise StalePoints("deleted")
-        self.check(rows)
+def _sort_and_check(batch: Batch, book: PointBook, report: IngestReport) -> _Rows:
+    """The batch's readings of known points within their kinds' ranges, sorted by point and
+    time, each (point, ts) once: of the same reading sent twice, the first sent counts and
+    the others are duplicates."""
+    where, seconds, values, rejected = [], [], [], report.rejected
+    find, low, high = book.find, book.low, book.high
+    for reading in batch.readings:
+        i = find(reading.point)
+        value = reading.value
+        if i is None:
+            rejected.append(Rejection(reading.index, f"unknown point {reading.point!r}"))
+        elif not low[i] <= value <= high[i]:
+            rejected.append(Rejection(
+                reading.index, f"value {value:g} is out of the physical range of "
+                               f"{book.kinds[i]} ({low[i]:g} to {high[i]:g} {book.units[i]})"))
+        else:
+            where.append(i)
+            seconds.append(reading.seconds)
+            values.append(value)
+    rejected.sort(key=lambda r: r.index)
+    where_a = np.array(where, dtype=np.int64)
+    # a float of seconds steps by less than a microsecond here: rounding gives the exact
+    # microsecond of the timestamp
+    micros = np.rint(np.array(seconds, dtype=np.float64) * 1e6).astype(np.int64)
+    order = np.lexsort((np.arange(len(where_a)), micros, where_a))  # by point, time, order sent
+    where_a, micros = where_a[order], micros[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (where_a[1:] != where_a[:-1]) | (micros[1:] != micros[:-1])
+    report.duplicates += int(len(first) - first.sum())
+    where_a, micros = where_a[first], micros[first]
+    return _Rows(where_a, book.ids[where_a], micros,
+                 np.array(values, dtype=np.float64)[order][first])
 
 
 async def store_batch(conn: psycopg.AsyncConnection, batch: Batch,
-                      after: After | None = None) -> IngestReport:
+                      after: Watcher | None = None) -> IngestReport:
     """Store the readings of `batch` that are valid; report accepted, duplicates, rejected."""
-    if not batch.readings:
-        return IngestReport(rejected=list(batch.rejected))
-    known = known_points(conn)
-    try:
-        return await _store(conn, batch, after, known)
-    except StalePoints:  # rolled back: again, with every point read afresh
-        known.clear()
-        return await _store(conn, batch, after, known, fresh=True)
-
-
-async def _store(conn: psycopg.AsyncConnection, batch: Batch, after: After | None,
-                 known: KnownPoints, fresh: bool = False) -> IngestReport:
-    report = IngestReport(rejected=list(batch.rejected))
-    async with conn.transaction():
-        points, cached = await known.resolve(conn, {r.point for r in batch.readings}, fresh)
-    doubted = set()
-    rows: list[tuple[int, dt.datetime, float]] = []
-    days: set[int] = set()  # UTC days since the epoch
-    for reading in batch.readings:
-        ref = reading.point
-        point = points.get(ref)
-        if point is None:
-            report.rejected.append(Rejection(reading.index, f"unknown point {ref!r}"))
-        elif not point.low <= reading.value <= point.high:
-            if ref in cached:
-                doubted.add(ref)
-            report.rejected.append(Rejection(
-                reading.index, f"value {reading.value:g} is out of the physical range of "
-                               f"{point.kind} ({point.low:g} to {point.high:g} {point.unit})"))
-        else:
-            rows.append((point.id, reading.ts, reading.value))
-            # seconds since the epoch (read_batch has them): a float steps by less than a
-            # microsecond here, the timestamps' own resolution, so the day is exact
-            days.add(int((reading.seconds or reading.ts.timestamp()) // 86400))
-    if doubted:  # refused on what was known: only on what is true now
-        async with conn.transaction():
-            read = await _resolve(conn, doubted)
-        if any(read.get(ref) != points[ref] for ref in doubted):
-            raise StalePoints("refused")
-    checks = _Checks(points, cached - doubted)
-    # by point and time; the sort is stable, so of the same reading sent twice in one batch
-    # the first comes first, and counts
-    rows.sort(key=_point_and_time)
-    unique = rows[:1]
-    for row in islice(rows, 1, None):
-        last = unique[-1]
-        if row[0] == last[0] and row[1] == last[1]:
-            report.duplicates += 1
-        else:
-            unique.append(row)
-    rows = unique
-    report.rejected.sort(key=lambda r: r.index)
-    if rows:
-        inserted, report.watched = await _write(conn, rows, days, after, checks)
-        report.accepted = inserted
-        report.duplicates += len(rows) - inserted
-    return report
-
-
-async def _resolve(conn: psycopg.AsyncConnection, refs: set[str | int]
-                   ) -> dict[str | int, PointRange]:
-    """The points named in `refs`, by ref: a number is an id; a text is a code, else an id
-    written as digits. Refs naming no point are left out."""
-    codes = [ref for ref in refs if isinstance(ref, str)]
-    ids = [ref for ref in refs if isinstance(ref, int)]
-    ids += [int(ref) for ref in codes if ref.isascii() and ref.isdigit()]
-    ids = [i for i in ids if 0 < i <= BIGINT_MAX]
-    cur = await conn.execute(
-        """SELECT p.id, p.kind, k.unit, k.physical_min, k.physical_max, p.code
-           FROM monitoring_points p JOIN monitoring_kinds k ON k.kind = p.kind
-           WHERE p.code = ANY(%b::text[]) OR p.id = ANY(%s::bigint[])""",
-        [codes, int_array(ids)], binary=True)
-    by_code, by_id = {}, {}
-    for row in await cur.fetchall():
-        by_code[row[5]] = by_id[row[0]] = _point_range(row)
-    found = {}
-    for ref in refs:
-        if isinstance(ref, int):
-            point = by_id.get(ref)
-        else:
-            point = by_code.get(ref)
-            if point is None and ref.isascii() and ref.isdigit():
-                point = by_id.get(int(ref))
-        if point is not None:
-            found[ref] = point
-    return found
-
-
-def int_array(values: list[int]) -> str:
-    """`values` as the text of a bigint[], for `%s::bigint[]`: thousands of ids go over far
-    faster so than as a list, which psycopg adapts item by item."""
-    return "{" + ",".join(map(str, values)) + "}"
-
-
-async def _write(conn: psycopg.AsyncConnection, rows: list[tuple[int, dt.datetime, float]],
-                 days: set[int], after: After | None, checks: _Checks) -> tuple[int, Any]:
-    """Insert `rows` (point id, ts, value; sorted by point and time; of the UTC `days` since
-    the epoch); return how many were new and what `after` made of them."""
-    async with conn.transaction():
-        # its own short transaction: making a partition locks the whole table
-        await conn.execute("SELECT readings_ensure_partitions(day, 1) FROM unnest(%s::date[]) day",
-                           [sorted(_EPOCH_DAY + dt.timedelta(days=day) for day in days)])
-    for attempt in range(ATTEMPTS):
+    book = await point_book(conn)
+    for attempt in range(ATTEMPTS + 1):
+        report = IngestReport(rejected=list(batch.rejected))
+        rows = _sort_and_check(batch, book, report) if batch.readings else None
+        if not rows:
+            return report
         try:
+            await _store(conn, rows, book, after, report)
+            return report
+        except StalePoints:  # rolled back: again, on the points as they are now
+            book = await point_book(conn, fresh=True)
+        except MissingLatest:
             async with conn.transaction():
-                return await _insert(conn, rows, after, checks)
+                await conn.execute(
+                    "INSERT INTO monitoring_latest (monitoring_point_id) SELECT id "
+                    "FROM monitoring_points ON CONFLICT DO NOTHING")
         except psycopg.errors.TransactionRollback:  # deadlock, serialization failure
-            if attempt == ATTEMPTS - 1:
+            if attempt >= ATTEMPTS - 1:
                 raise
-    raise AssertionError("unreachable")
+        except psycopg.errors.CheckViolation:  # no partition: another process dropped it
+            if not _forget_days(conn):
+                raise
+    raise StalePoints("the points kept changing while the batch was stored")
 
 
-async def _insert(conn, rows, after: After | None, checks: _Checks) -> tuple[int, Any]:
+async def _store(conn: psycopg.AsyncConnection, rows: _Rows, book: PointBook,
+                 after: Watcher | None, report: IngestReport) -> None:
+    await _ensure_partitions(conn, rows.micros)
+    payload = copy_payload(rows.ids, rows.micros, rows.values)
+    try:
+        async with conn.transaction():
+            async with conn.cursor() as cur, cur.copy(
+                    "COPY readings (monitoring_point_id, ts, value) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                await copy.write(payload)
+            report.watched = await _latest_and_watch(conn, rows, book, after)
+        report.accepted = len(rows)
+        return
+    except psycopg.errors.UniqueViolation:
+        pass  # some were stored before: the slow way, which tells them apart
+    async with conn.transaction():
+        new = await _insert_new(conn, rows, payload)
+        report.duplicates += len(rows) - len(new)
+        if new:
+            report.watched = await _latest_and_watch(conn, new, book, after)
+    report.accepted = len(new)
+
+
+async def _insert_new(conn: psycopg.AsyncConnection, rows: _Rows, payload: bytes) -> _Rows:
+    """Insert what is not stored yet of `rows`; return those."""
     await conn.execute(
         """CREATE TEMP TABLE IF NOT EXISTS incoming_readings (
                monitoring_point_id bigint, ts timestamptz, value double precision
            ) ON COMMIT DELETE ROWS""")
     async with conn.cursor() as cur:
         async with cur.copy("COPY incoming_readings FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "timestamptz", "float8"])
-            for row in rows:
-                await copy.write_row(row)
-        # only the rows stored now stay in incoming_readings (a retried batch is not watched
-        # twice); the others, already stored, come back
+            await copy.write(payload)
         await cur.execute(
-            """WITH stored AS (
-                   INSERT INTO readings (monitoring_point_id, ts, value)
-                   SELECT monitoring_point_id, ts, value FROM incoming_readings
-                   ORDER BY monitoring_point_id, ts
-                   ON CONFLICT DO NOTHING
-                   RETURNING monitoring_point_id, ts)
-               DELETE FROM incoming_readings i
-               WHERE NOT EXISTS (SELECT FROM stored s WHERE s.monitoring_point_id =
-                                 i.monitoring_point_id AND s.ts = i.ts)
-               RETURNING monitoring_point_id, ts""")
-        already = {(pid, ts) for pid, ts in await cur.fetchall()}
-        if len(already) == len(rows):
-            await checks.check_others(conn, set())  # nothing new: were they duplicates?
-            return 0, None
-        new = [row for row in rows if (row[0], row[1]) not in already] if already else rows
-        await cur.execute(
-            """SELECT id, code, kind, risk_unit_id, threshold_blue, threshold_yellow,
-                      threshold_orange, threshold_red, last_reading_at, last_value
-               FROM monitoring_points
-               WHERE id = ANY(ARRAY(SELECT DISTINCT monitoring_point_id FROM incoming_readings))
-               ORDER BY id FOR NO KEY UPDATE""", binary=True)
-        locked = await cur.fetchall()
-        if checks.expected:
-            checks.check(locked)
-            await checks.check_others(conn, {r[0] for r in locked})
-        points = {r[0]: _point_now(r) for r in locked}
-        watched = await after(conn, new, points) if after is not None else None
-        # the latest reading is no change of what a map shows (migration 011)
-        await cur.execute("SELECT set_config('onemap.latest_only', 'on', true)")
-        await cur.execute(
-            """UPDATE monitoring_points p SET last_value = x.value, last_reading_at = x.ts
-               FROM (SELECT DISTINCT ON (monitoring_point_id) monitoring_point_id AS id, ts, value
-                     FROM incoming_readings ORDER BY monitoring_point_id, ts DESC) AS x
-               WHERE p.id = x.id AND (p.last_reading_at IS NULL OR p.last_reading_at < x.ts)""")
-    return len(rows) - len(already), watched
+            """INSERT INTO readings (monitoring_point_id, ts, value)
+               SELECT monitoring_point_id, ts, value FROM incoming_readings
+               ORDER BY monitoring_point_id, ts
+               ON CONFLICT DO NOTHING
+               RETURNING monitoring_point_id,
+                         (extract(epoch FROM ts) * 1000000)::bigint""", binary=True)
+        stored = set(await cur.fetchall())
+    keep = np.array([(pid, ts) in stored for pid, ts in zip(rows.ids.tolist(),
+                                                            rows.micros.tolist())], dtype=bool)
+    return rows.take(keep)
+
+
+# The newest reading of each point of the batch kept (a point's row is rewritten as it was
+# when the batch holds nothing newer), and the points that may alarm given back with the
+# latest reading before the batch. Every point has its row (migration 013).
+_LATEST = """
+WITH x AS (
+    SELECT * FROM unnest(%b, %b, %b, %b, %b, %b, %b, %b, %b)
+        AS x (id, new_at, new_value, first_at, first_value, watch, sign, rise, window_s)
+), kept AS (
+    UPDATE monitoring_latest l SET
+        ts = CASE WHEN l.ts IS NULL OR l.ts < x.new_at THEN x.new_at ELSE l.ts END,
+        value = CASE WHEN l.ts IS NULL OR l.ts < x.new_at THEN x.new_value ELSE l.value END,
+        before_ts = CASE WHEN l.ts IS NULL OR l.ts < x.new_at THEN l.ts ELSE l.before_ts END,
+        before_value = CASE WHEN l.ts IS NULL OR l.ts < x.new_at THEN l.value
+                            ELSE l.before_value END
+    FROM x WHERE l.monitoring_point_id = x.id
+    RETURNING x.*,
+        CASE WHEN l.ts = x.new_at THEN l.before_ts ELSE l.ts END AS before_at,
+        CASE WHEN l.ts = x.new_at THEN l.before_value ELSE l.value END AS before_value
+)
+SELECT id, before_at, before_value FROM kept
+WHERE watch
+   OR before_at >= first_at
+   OR (first_at - before_at <= window_s * interval '1 second'
+       AND sign * (first_value - before_value) >= rise)
+   OR EXISTS (SELECT FROM alarms a WHERE a.monitoring_point_id = kept.id AND a.state <> 'closed')
+UNION ALL  -- a point without its row (removed by hand): said by a last row of NULLs
+SELECT NULL, NULL, NULL WHERE (SELECT count(*) FROM kept) <> (SELECT count(*) FROM x)
+ORDER BY id NULLS LAST"""
+
+
+async def _latest_and_watch(conn: psycopg.AsyncConnection, rows: _Rows, book: PointBook,
+                            after: Watcher | None) -> Any:
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", [LATEST_LOCK])
+    await check_revision(conn, book)
+    # each point's first and newest reading of the batch (rows are by point and time)
+    n = len(rows)
+    starts = np.flatnonzero(np.r_[True, rows.where[1:] != rows.where[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    points = rows.where[starts]
+    if after is None:
+        screen = None
+        watch = np.zeros(len(starts), dtype=bool)
+        sign = np.zeros(len(starts))
+        rise = np.full(len(starts), np.inf)
+        window = np.full(len(starts), -1.0)
+    else:
+        screen = after.screen(book)
+        watch = _watched(rows, screen, starts)
+        sign, rise = screen.sign[points], screen.rise[points]
+        window = screen.window[points]
+    cur = await conn.execute(_LATEST, [
+        int8_array(rows.ids[starts]), timestamptz_array(rows.micros[ends]),
+        float8_array(rows.values[ends]), timestamptz_array(rows.micros[starts]),
+        float8_array(rows.values[starts]), bool_array(watch), float8_array(sign),
+        float8_array(rise), float8_array(window)], binary=True)
+    may_alarm = await cur.fetchall()
+    if may_alarm and may_alarm[-1][0] is None:
+        raise MissingLatest()
+    if after is None or not may_alarm:
+        return None
+    return await after(conn, *_readings_of(rows, book, starts, ends, may_alarm))
+
+
+def _watched(rows: _Rows, screen: Screen, starts: np.ndarray) -> np.ndarray:
+    """Per point of the batch: whether one of its readings is beyond what the screen lets
+    pass, or rose from the one before it in the batch by the screen's least rise."""
+    sign = screen.sign[rows.where]
+    beyond = (sign != 0) & (sign * (rows.values - screen.short_of[rows.where]) >= 0)
+    if len(rows) > 1:
+        same = rows.where[1:] == rows.where[:-1]
+        moved = sign[1:] * (rows.values[1:] - rows.values[:-1])
+        soon = (rows.micros[1:] - rows.micros[:-1]) <= screen.window[rows.where[1:]] * 1e6
+        risen = same & soon & (moved >= screen.rise[rows.where[1:]])
+        beyond[1:] |= risen
+    return np.logical_or.reduceat(beyond, starts)
+
+
+def _readings_of(rows: _Rows, book: PointBook, starts: np.ndarray, ends: np.ndarray,
+                 may_alarm: list[tuple]) -> tuple[list, dict[int, PointNow]]:
+    """The new readings and the points of those that may alarm, as the watcher takes them."""
+    first = {int(pid): k for k, pid in enumerate(rows.ids[starts].tolist())}
+    readings, points = [], {}
+    for pid, before_at, before_value in may_alarm:
+        k = first[pid]
+        i = int(rows.where[starts[k]])
+        points[pid] = PointNow(pid, book.codes[i], book.kinds[i], book.risk_units[i],
+                               *book.thresholds[i], before_at, before_value)
+        for j in range(starts[k], ends[k] + 1):
+            ts = _UNIX_EPOCH + dt.timedelta(microseconds=int(rows.micros[j]))
+            readings.append((pid, ts, float(rows.values[j])))
+    return readings, points
+
+
+_KNOWN_DAYS: dict[tuple, set[int]] = {}
+
+
+def _forget_days(conn: psycopg.AsyncConnection) -> bool:
+    """Forget the partitions known to exist; whether any were known."""
+    info = conn.info
+    return bool(_KNOWN_DAYS.pop((info.host, info.port, info.dbname), None))
+
+
+async def _ensure_partitions(conn: psycopg.AsyncConnection, micros: np.ndarray) -> None:
+    """The daily partitions of the readings' days, made when not known to exist."""
+    info = conn.info
+    known = _KNOWN_DAYS.setdefault((info.host, info.port, info.dbname), set())
+    days = set(np.unique(micros // DAY_MICROS).tolist()) - known
+    if not days:
+        return
+    async with conn.transaction():
+        # its own short transaction: making a partition locks the whole table
+        await conn.execute(
+            "SELECT readings_ensure_partitions(day, 1) FROM unnest(%s::date[]) day",
+            [sorted(_UNIX_EPOCH.date() + dt.timedelta(days=day) for day in days)])
+    known |= days
 
 
 async def keep_partitions(conn: psycopg.AsyncConnection, ahead_days: int,
@@ -361,4 +355,5 @@ async def keep_partitions(conn: psycopg.AsyncConnection, ahead_days: int,
             [ahead_days + 2])).fetchone()
         dropped = await (await conn.execute("SELECT readings_drop_partitions(%s)",
                                             [retention_days])).fetchone()
+    _KNOWN_DAYS.clear()
     return made[0], dropped[0]

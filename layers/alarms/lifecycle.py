@@ -22,12 +22,13 @@ from geodata.errors import ConflictError, NotFoundError
 ALARM_COLUMNS = sql.SQL("""
     a.id, a.monitoring_point_id AS point_id, p.code AS point_code, p.name AS point_name,
     coalesce(a.kind, p.kind) AS kind, p.unit, a.grade, a.state, a.value, a.peak_value,
-    p.last_value, p.last_reading_at, a.reason, a.reading_at, a.raised_at, a.escalated_at,
+    l.value AS last_value, l.ts AS last_reading_at, a.reason, a.reading_at, a.raised_at, a.escalated_at,
     a.acknowledged_at, a.acknowledged_by, a.closed_at, a.closed_by, a.note, a.district_code,
     d.name AS district_name, p.risk_unit_id, a.updated_at,
     ST_X(a.geom) AS lon, ST_Y(a.geom) AS lat""")
 ALARM_FROM = sql.SQL("""
     alarms a JOIN monitoring_points p ON p.id = a.monitoring_point_id
+    LEFT JOIN monitoring_latest l ON l.monitoring_point_id = p.id
     LEFT JOIN districts d ON d.code = a.district_code""")
 HISTORY_COLUMNS = sql.SQL("h.id, h.alarm_id, h.at, h.event, h.grade, h.grade_from, h.state, "
                           "h.actor, h.value, h.reading_at, h.reason, h.note")

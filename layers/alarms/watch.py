@@ -1,9 +1,11 @@
 """Alarms from a batch of stored readings, inside the batch's transaction.
 
 `AlarmWatch` is what `geodata.readings.store.store_batch` calls after the new readings are in
-and their points locked: it reads the points' alarms not closed, evaluates each point's new
-readings (`layers.alarms.evaluate`), and writes what changed: new alarms, raised or quietly
-closed ones with their history, and the points' grades. Whatever only tracks an alarm (its
+and the latest readings written. Its `screen` tells the store, per point, which readings
+surely open no alarm (the usual case), so only the points that may alarm come back to it: it
+reads their alarms not closed, evaluates their new readings (`layers.alarms.evaluate`), and
+writes what changed: new alarms, raised or quietly closed ones with their history, and the
+points' grades. Whatever only tracks an alarm (its
 peak, last breach, start of the quiet period) is written last, marked as latest values
 only, so that it does not move the layers' versions.
 """
@@ -15,9 +17,11 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
 
+import numpy as np
 import psycopg
 
-from geodata.readings.store import PointNow, int_array
+from geodata.readings.points import PointBook
+from geodata.readings.store import PointNow, Screen
 from layers.alarms.evaluate import QUIET_CLOSER, Alarm, Watch, evaluate
 from layers.alarms.rules import AlarmRules, KindRules
 
@@ -82,6 +86,29 @@ class AlarmWatch:
         self.rules = rules
         self._limits: dict[tuple, _Limits | None] = {}
         self._limits_of = rules
+        self._screen: tuple[PointBook, AlarmRules, Screen] | None = None
+
+    def screen(self, book: PointBook) -> Screen:
+        """Per point of `book`, what a reading must stay within to do nothing to a point
+        without an alarm (`_Limits`)."""
+        kept = self._screen
+        if kept is not None and kept[0] is book and kept[1] is self.rules:
+            return kept[2]
+        n = len(book)
+        sign, short_of = np.zeros(n), np.zeros(n)
+        rise, window = np.full(n, np.inf), np.full(n, -1.0)
+        for i, (kind, own) in enumerate(zip(book.kinds, book.thresholds)):
+            limits = self._limits_for(kind, own)
+            if limits is None:
+                continue  # a kind without rules raises no alarm
+            sign[i] = 1.0 if limits.above else -1.0
+            short_of[i] = limits.short_of
+            if limits.longest_window is not None:
+                rise[i] = limits.least_rise
+                window[i] = limits.longest_window.total_seconds()
+        screen = Screen(sign, short_of, rise, window)
+        self._screen = (book, self.rules, screen)
+        return screen
 
     async def __call__(self, conn: psycopg.AsyncConnection,
                        readings: list[tuple[int, dt.datetime, float]],
@@ -91,23 +118,23 @@ class AlarmWatch:
         watches = self._evaluate(readings, points, alarms)
         return await _write(conn, watches, points)
 
-    def _limits_for(self, point: PointNow) -> _Limits | None:
+    def _limits_for(self, kind: str, own: tuple[float | None, ...]) -> _Limits | None:
         if self._limits_of is not self.rules:  # the rules were replaced: start again
             self._limits, self._limits_of = {}, self.rules
-        key = (point.kind, point.thresholds)
+        key = (kind, own)
         try:
             return self._limits[key]
         except KeyError:
-            rules = self.rules.kinds.get(point.kind)
+            rules = self.rules.kinds.get(kind)
             limits = self._limits[key] = (
-                None if rules is None else _Limits.of(rules, rules.thresholds_for(point.thresholds)))
+                None if rules is None else _Limits.of(rules, rules.thresholds_for(own)))
             return limits
 
     def _evaluate(self, readings, points, alarms) -> list[Watch]:
         watched = []
         for pid, group in groupby(readings, key=itemgetter(0)):
             point = points[pid]
-            limits = self._limits_for(point)
+            limits = self._limits_for(point.kind, point.thresholds)
             if limits is None:  # a kind without rules raises no alarm
                 continue
             alarm = alarms.get(pid)
@@ -128,7 +155,7 @@ async def _open_alarms(conn, ids: list[int]) -> dict[int, Alarm]:
         """SELECT monitoring_point_id, id, grade, state, value, reading_at, peak_value,
                   last_breach_at, cleared_at, reason
            FROM alarms WHERE state <> 'closed' AND monitoring_point_id = ANY(%s::bigint[])
-           ORDER BY monitoring_point_id FOR UPDATE""", [int_array(ids)])
+           ORDER BY monitoring_point_id FOR UPDATE""", [ids])
     found = {}
     for pid, aid, grade, state, value, reading_at, peak, breach, cleared, reason in await cur.fetchall():
         when = reading_at or dt.datetime.min.replace(tzinfo=dt.UTC)  # raised by hand: no reading

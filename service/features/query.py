@@ -154,14 +154,14 @@ def page_query(layer: Layer, where: Condition, limit: int, offset: int,
     attributes = selected_attributes(layer, properties)
     page = sql.SQL("(SELECT {columns} FROM {table} WHERE {where} ORDER BY {id} LIMIT %s OFFSET %s)"
                    ).format(columns=_page_columns(layer, attributes),
-                            table=sql.Identifier(layer.table), where=condition,
+                            table=sql.Identifier(layer.source), where=condition,
                             id=sql.Identifier(layer.id_column))
     query = sql.SQL(
         "SELECT CASE WHEN count(*) < %s AND (count(*) > 0 OR %s = 0) THEN %s + count(*) "
         "ELSE (SELECT count(*) FROM {table} WHERE {where}) END, count(*), "
         "coalesce(string_agg(to_json(page_feature)::text, ',' ORDER BY page.{id}), '') "
         "FROM {features}"
-    ).format(table=sql.Identifier(layer.table), where=condition,
+    ).format(table=sql.Identifier(layer.source), where=condition,
              id=sql.Identifier(layer.id_column), features=feature_from(layer, page, properties))
     return query, [limit, offset, offset, *params, *params, limit, offset]
 
@@ -170,7 +170,7 @@ def item_query(layer: Layer, feature_id: Any, links_json: str) -> tuple[sql.Comp
     """The feature of `layer` with that id (within the layer's scope), links included."""
     scope, scope_params = layer_scope(layer)
     page = sql.SQL("(SELECT {columns} FROM {table} WHERE {scope} AND {id} = %s)").format(
-        columns=_page_columns(layer, layer.attributes), table=sql.Identifier(layer.table),
+        columns=_page_columns(layer, layer.attributes), table=sql.Identifier(layer.source),
         scope=scope, id=sql.Identifier(layer.id_column))
     query = sql.SQL("SELECT to_json(page_feature)::text FROM {}").format(
         feature_from(layer, page, with_links=True))
@@ -188,8 +188,8 @@ def csv_query(layer: Layer, where: Condition, limit: int, offset: int,
                                                  sql.Literal(GEOJSON_DECIMALS))]
     # ORDER BY names the table's column: a bare "id" would sort the text cell called id
     query = sql.SQL("SELECT {cells} FROM {table} WHERE {where} ORDER BY {id} LIMIT %s OFFSET %s"
-                    ).format(cells=sql.SQL(", ").join(cells), table=sql.Identifier(layer.table),
-                             where=condition, id=sql.Identifier(layer.table, layer.id_column))
+                    ).format(cells=sql.SQL(", ").join(cells), table=sql.Identifier(layer.source),
+                             where=condition, id=sql.Identifier(layer.source, layer.id_column))
     return query, [*params, limit + 1, offset]
 
 
@@ -206,5 +206,5 @@ def grade_stats_query(layer: Layer, stats: GradeStatsQuery,
         "SELECT {key}, GROUPING({key}) = 1, {per_grade}, count(*) FILTER (WHERE {grade} IS NULL), "
         "count(*) FROM {table} WHERE {where} GROUP BY ROLLUP ({key}) ORDER BY 2, 1"
     ).format(key=key, per_grade=sql.SQL(", ").join(per_grade), grade=grade,
-             table=sql.Identifier(layer.table), where=condition)
+             table=sql.Identifier(layer.source), where=condition)
     return query, [*grades, *params]

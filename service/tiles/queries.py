@@ -127,7 +127,7 @@ def single_sql(layer: Layer) -> sql.Composed:
         ") AS t WHERE {geom_out} IS NOT NULL"
     ).format(name=sql.Literal(layer.name), extent=sql.Literal(EXTENT),
              out=sql.Literal("mvt_geom"), feature_id=feature_id,
-             columns=sql.SQL(", ").join(columns), table=sql.Identifier(layer.table),
+             columns=sql.SQL(", ").join(columns), table=sql.Identifier(layer.source),
              geom=geom, box=BUFFERED_4326, scope=_scope(layer), geom_out=GEOM)
 
 
@@ -170,7 +170,7 @@ def cells_sql(layer: Layer) -> sql.Composed:
              grades=sql.SQL(", ").join(map(sql.Identifier, GRADE_ORDER)), ranks=ranks,
              counts=sql.SQL(", ").join(counts), n=sql.Literal(n),
              grade=sql.Identifier("grade"), point=representative_point(layer),
-             table=sql.Identifier(layer.table), geom=sql.Identifier(layer.geometry_column),
+             table=sql.Identifier(layer.source), geom=sql.Identifier(layer.geometry_column),
              box=EDGE_4326, scope=_scope(layer))
 
 

@@ -123,10 +123,10 @@ def test_declared_attributes_match_the_schema(base_url):
     ours = {key: _PG_TYPES.get(name.split("(")[0], name) for key, name in types.items()}
     for layer in LAYERS:
         for attribute in layer.attributes:
-            assert ours.get((layer.table, attribute.name)) == attribute.type, (
+            assert ours.get((layer.source, attribute.name)) == attribute.type, (
                 f"{layer.name}.{attribute.name}")
-        assert ours.get((layer.table, layer.id_column)) == layer.id_type, layer.name
-        geometry = types[(layer.table, layer.geometry_column)]  # e.g. geometry(Point,4326)
+        assert ours.get((layer.source, layer.id_column)) == layer.id_type, layer.name
+        geometry = types[(layer.source, layer.geometry_column)]  # e.g. geometry(Point,4326)
         assert geometry.startswith("geometry(") and geometry.endswith(",4326)"), layer.name
         kind = geometry[len("geometry("):].split(",")[0]
         if kind != "Geometry":  # a column of one type: the layer declares that type only

@@ -144,13 +144,13 @@ def test_the_point_keeps_its_latest_value_and_time(client, tokens, points, sql):
                 headers=tokens["operator"])
     client.post("/readings", json=[{"point": code, "ts": older, "value": 9}],
                 headers=tokens["operator"])  # late but older: stored, not the latest
-    (value, when), = sql("SELECT last_value, last_reading_at FROM monitoring_points WHERE id = %s",
+    (value, when), = sql("SELECT last_value, last_reading_at FROM monitoring_points_now WHERE id = %s",
                          [pid])
     assert value == 4 and when == dt.datetime.fromisoformat(newer)
     assert len(stored(sql, pid)) == 2
     batch = [{"point": code, "ts": at(-5), "value": 6}, {"point": code, "ts": at(-7), "value": 8}]
     client.post("/readings", json=batch, headers=tokens["operator"])
-    assert sql("SELECT last_value FROM monitoring_points WHERE id = %s", [pid]) == [(6.0,)]
+    assert sql("SELECT last_value FROM monitoring_points_now WHERE id = %s", [pid]) == [(6.0,)]
 
 
 def test_partitions_are_made_for_the_days_of_the_batch(client, tokens, points, sql):

@@ -42,7 +42,7 @@ def server(module_scratch_url, live_server):
 def test_a_short_run_stores_readings_opens_alarms_and_says_so(server, token, sql):
     before = sql("SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM alarms), "
                  "(SELECT count(*) FROM alarm_history WHERE event = 'escalated'), "
-                 "(SELECT count(*) FROM monitoring_points WHERE last_reading_at IS NOT NULL)")[0]
+                 "(SELECT count(*) FROM monitoring_latest WHERE ts IS NOT NULL)")[0]
     started = time.time()
     # every point twice in the run; incidents forced often enough to see alarms in seconds
     result = runner.invoke(app, ["simulate", "--url", server.url, "--token", token,
@@ -57,7 +57,7 @@ def test_a_short_run_stores_readings_opens_alarms_and_says_so(server, token, sql
     readings, alarms, escalated, reported = sql(
         "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM alarms), "
         "(SELECT count(*) FROM alarm_history WHERE event = 'escalated'), "
-        "(SELECT count(*) FROM monitoring_points WHERE last_reading_at >= to_timestamp(%s))",
+        "(SELECT count(*) FROM monitoring_latest WHERE ts >= to_timestamp(%s))",
         [started - 1])[0]
     points = sql("SELECT count(*) FROM monitoring_points")[0][0]
 
