@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from layers.catalogue import LAYERS, with_geometry_parts
 from service.app import create_app
+from service.auth import create_token
 from service.settings import ApiSettings, DatabaseSettings, Settings
 
 # What the base and the seeded database publish: every declared layer (the declared names
@@ -84,6 +85,25 @@ def sql(module_scratch_url):
         with psycopg.connect(module_scratch_url) as conn:
             return conn.execute(query, params).fetchall()
     return run
+
+
+@pytest.fixture(scope="module")
+def tokens(module_scratch_url):
+    """Bearer headers of a token per role that writes or reads, on the module's database;
+    each token is named "值班 <role>" (alarms record who acted by that name)."""
+    headers = {}
+    with psycopg.connect(module_scratch_url) as conn:
+        for role in ("operator", "commander", "admin", "analyst"):
+            _, token = create_token(conn, role, f"值班 {role}")
+            headers[role] = {"Authorization": f"Bearer {token}"}
+    return headers
+
+
+@pytest.fixture(scope="module")
+def client(module_scratch_url, settings_for):
+    """The app on the module's database."""
+    with TestClient(create_app(settings_for(module_scratch_url))) as test_client:
+        yield test_client
 
 
 class LiveServer:

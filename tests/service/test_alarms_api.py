@@ -6,34 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-import psycopg
 import pytest
-from fastapi.testclient import TestClient
-
-from service.app import create_app
-from service.auth import create_token
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def at(minutes: float) -> str:
     return (NOW + dt.timedelta(minutes=minutes)).isoformat()
-
-
-@pytest.fixture(scope="module")
-def tokens(module_scratch_url):
-    headers = {}
-    with psycopg.connect(module_scratch_url) as conn:
-        for role in ("operator", "commander", "analyst"):
-            _, token = create_token(conn, role, f"值班 {role}")
-            headers[role] = {"Authorization": f"Bearer {token}"}
-    return headers
-
-
-@pytest.fixture(scope="module")
-def client(module_scratch_url, settings_for):
-    with TestClient(create_app(settings_for(module_scratch_url))) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="module")

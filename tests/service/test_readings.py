@@ -9,28 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.auth import create_token
 from service.settings import ReadingsSettings
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 NO_ALARMS = {"opened": 0, "escalated": 0, "closed": 0}
-
-
-@pytest.fixture(scope="module")
-def tokens(module_scratch_url):
-    """Bearer headers for an operator, an admin and an analyst."""
-    headers = {}
-    with psycopg.connect(module_scratch_url) as conn:
-        for role in ("operator", "admin", "analyst"):
-            _, token = create_token(conn, role, f"test {role}")
-            headers[role] = {"Authorization": f"Bearer {token}"}
-    return headers
-
-
-@pytest.fixture(scope="module")
-def client(module_scratch_url, settings_for):
-    with TestClient(create_app(settings_for(module_scratch_url))) as test_client:
-        yield test_client
 
 
 @pytest.fixture(scope="module")
